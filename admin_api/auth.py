@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, g
+from marshmallow import Schema, fields, validate
+
+from app.admins import services
+from app.web.auth import admin_required, issue_admin_token
+from app.web.deps import container
+from app.web.endpoint import endpoint
+
+
+class LoginIn(Schema):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=256))
+
+
+class LoginOut(Schema):
+    token = fields.String()
+    expires_in = fields.Integer()
+    role = fields.String()
+
+
+class AdminOut(Schema):
+    id = fields.Integer()
+    username = fields.String()
+    role = fields.String()
+
+
+@endpoint(summary="Operator log-in", body=LoginIn, response=LoginOut, errors=("401",))
+def login(body: dict[str, Any]) -> dict[str, Any]:
+    deps = container()
+    admin = services.authenticate_admin(uow=deps.uow(), **body)
+    return {
+        "token": issue_admin_token(admin.id),
+        "expires_in": deps.config.token_ttl_seconds,
+        "role": admin.role,
+    }
+
+
+@admin_required()
+@endpoint(summary="Who am I", response=AdminOut, errors=("401",))
+def me() -> Any:
+    return g.admin
+
+
+def register(bp: Blueprint) -> None:
+    bp.add_url_rule("/auth/login", view_func=login, methods=["POST"])
+    bp.add_url_rule("/auth/me", view_func=me, methods=["GET"])

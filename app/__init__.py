@@ -1,0 +1,84 @@
+"""Huiyuan: the backend of a brand's WeChat membership programme.
+
+``create_app`` is the composition root: it builds the collaborators, plugs the WeChat
+adapters into the domain's ports, and registers every blueprint and CLI command.
+Nothing runs at import time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from app import clock
+from app.config import Config
+from app.container import Container, make_redis
+from app.db import make_engine, make_session_factory
+from app.web.jsonbody import MAX_BODY_BYTES
+
+
+def create_app(config: Config | None = None, **overrides: Any) -> Flask:
+    """Build the app. ``overrides`` replace collaborators (engine, session_factory,
+    redis, mp_auth): tests use them to share a connection or a Redis."""
+    config = config or Config.from_env()
+    clock.configure(config.timezone)
+    app = Flask("huiyuan")
+    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, JSON_SORT_KEYS=False)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.extensions["huiyuan"] = _build_container(config, overrides)
+    _register_web(app, config)
+    _register_cli(app)
+    return app
+
+
+def _build_container(config: Config, overrides: dict[str, Any]) -> Container:
+    engine = overrides.get("engine") or make_engine(config.database_url)
+    redis = overrides.get("redis") or make_redis(config)
+    return Container(
+        config=config,
+        engine=engine,
+        session_factory=overrides.get("session_factory") or make_session_factory(engine),
+        redis=redis,
+        mp_auth=overrides.get("mp_auth") or _miniprogram_adapter(config, redis),
+    )
+
+
+def _miniprogram_adapter(config: Config, redis: Any) -> Any:
+    from wechat_hooks.clients import make_wechat_client
+    from wechat_hooks.miniprogram import WeChatMiniProgramAuth
+
+    client = make_wechat_client(
+        config.wechat_mp_appid,
+        config.wechat_mp_secret,
+        api_base=config.wechat_api_base,
+        redis=redis,
+        key_prefix="wechat:mp",
+    )
+    return WeChatMiniProgramAuth(client)
+
+
+def _register_web(app: Flask, config: Config) -> None:
+    from admin_api import bp as admin_bp
+    from app.web.errors import register_error_handlers
+    from app.web.health import bp as health_bp
+    from app.web.logs import configure_logging, install_request_ids
+    from miniprogram_api import bp as mp_bp
+    from open_api import bp as open_bp
+
+    configure_logging(json_lines=config.log_json)
+    install_request_ids(app)
+    register_error_handlers(app)
+    for blueprint in (health_bp, mp_bp, open_bp, admin_bp):
+        app.register_blueprint(blueprint)
+
+
+def _register_cli(app: Flask) -> None:
+    from app.cli import register_commands
+    from jobs.cli import register_job_commands
+    from wechat_hooks.cli import register_simulator_command
+
+    register_commands(app)
+    register_job_commands(app)
+    register_simulator_command(app)

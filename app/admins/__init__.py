@@ -1,0 +1,1 @@
+"""Operators and staff who use the admin API, and the audit log of their changes."""

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, BigId, BinaryString, UTCDateTime, utcnow_column_default
+
+ROLES = ("admin", "operator", "analyst", "staff")
+
+
+class AdminUser(Base):
+    __tablename__ = "admin_users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    username: Mapped[str] = mapped_column(BinaryString(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    # The WeCom userid of a staff member: staff see only their own customers.
+    wecom_userid: Mapped[str | None] = mapped_column(BinaryString(64))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow_column_default)
+
+
+class AuditEntry(Base):
+    """Who changed what, with the state before and after. Never updated or deleted."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    actor_type: Mapped[str] = mapped_column(String(16))  # admin | cli | system
+    actor_id: Mapped[int | None] = mapped_column(BigId)
+    actor_name: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow_column_default)
+
+    __table_args__ = (Index("ix_audit_log_target", "target_type", "target_id"),)

@@ -1,0 +1,131 @@
+"""CLI commands of the app: database, partners, admins, demo data."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from flask import Flask
+
+from app.admins import services as admin_services
+from app.admins.operations import CLI
+from app.errors import DomainError
+from app.migrate import alembic_config, upgrade_database
+from app.partners import services as partner_services
+from app.web.deps import container
+
+
+def register_commands(app: Flask) -> None:
+    app.cli.add_command(db_group)
+    app.cli.add_command(partners_group)
+    app.cli.add_command(admins_group)
+    app.cli.add_command(seed_demo)
+
+
+@click.group("db")
+def db_group() -> None:
+    """Schema migrations (Alembic)."""
+
+
+@db_group.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Migrate the database to REVISION (default: head)."""
+    upgrade_database(container().engine, revision)
+    click.echo(f"database at {revision}")
+
+
+@db_group.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    from alembic import command
+
+    with container().engine.begin() as connection:
+        command.downgrade(alembic_config(connection), revision)
+
+
+@db_group.command("revision")
+@click.option("-m", "--message", required=True)
+def db_revision(message: str) -> None:
+    """Autogenerate a migration from the models."""
+    from alembic import command
+
+    with container().engine.begin() as connection:
+        command.revision(alembic_config(connection), message=message, autogenerate=True)
+
+
+@db_group.command("current")
+def db_current() -> None:
+    from alembic import command
+
+    with container().engine.connect() as connection:
+        command.current(alembic_config(connection))
+
+
+def _fail(error: DomainError) -> None:
+    raise click.ClickException(f"{error.code}: {error.message} {error.details or ''}".strip())
+
+
+@click.group("partners")
+def partners_group() -> None:
+    """Store systems that call the open API."""
+
+
+@partners_group.command("create")
+@click.argument("name")
+def partners_create(name: str) -> None:
+    """Create a partner and print its app key and secret (shown once) as JSON."""
+    deps = container()
+    try:
+        credentials = partner_services.create_partner(
+            uow=deps.uow(), actor=CLI, name=name, secret_key=deps.config.secret_key
+        )
+    except DomainError as error:
+        _fail(error)
+        return
+    click.echo(json.dumps({"app_key": credentials.app_key, "app_secret": credentials.app_secret}))
+
+
+@click.group("admins")
+def admins_group() -> None:
+    """Operator and staff accounts."""
+
+
+@admins_group.command("create")
+@click.option("--username", required=True)
+@click.option("--password", required=True)
+@click.option("--role", required=True, type=click.Choice(["admin", "operator", "analyst", "staff"]))
+@click.option("--wecom-userid", default=None, help="Staff: their WeCom userid.")
+def admins_create(username: str, password: str, role: str, wecom_userid: str | None) -> None:
+    try:
+        admin = admin_services.create_admin(
+            uow=container().uow(),
+            actor=CLI,
+            username=username,
+            password=password,
+            role=role,
+            wecom_userid=wecom_userid,
+        )
+    except DomainError as error:
+        _fail(error)
+        return
+    click.echo(json.dumps({"id": admin.id, "username": admin.username, "role": admin.role}))
+
+
+@click.command("seed-demo")
+@click.option(
+    "--members", "count", default=1000, show_default=True, type=click.IntRange(0, 10_000_000)
+)
+@click.option("--if-empty", is_flag=True, help="Only when there are no members yet.")
+@click.option("--seed", default=None, type=int, help="Random seed, for repeatable data.")
+def seed_demo(count: int, if_empty: bool, seed: int | None) -> None:
+    """Insert realistic demo members in batches."""
+    from app.members.demo import count_members, seed_members
+
+    deps = container()
+    if if_empty and count_members(deps.engine) > 0:
+        click.echo("members exist; demo data not seeded")
+        return
+    with click.progressbar(length=count, label="seeding members") as bar:
+        seed_members(deps.engine, count=count, seed=seed, progress=bar.update)
+    click.echo(f"seeded {count} members")

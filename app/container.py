@@ -1,0 +1,39 @@
+"""The process-wide collaborators, built once by ``create_app`` and shared by requests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import Config
+from app.members.ports import MiniProgramAuth
+from app.uow import UnitOfWork
+
+
+@dataclass
+class Container:
+    config: Config
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    redis: Any
+    mp_auth: MiniProgramAuth
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.session_factory)
+
+
+def make_redis(config: Config) -> Any:
+    if config.redis_url:
+        import redis
+
+        return redis.Redis.from_url(
+            config.redis_url, decode_responses=True, socket_timeout=5, socket_connect_timeout=2
+        )
+    if config.is_production:
+        raise RuntimeError("production never uses the in-process Redis stand-in")
+    import fakeredis
+
+    return fakeredis.FakeRedis(decode_responses=True)

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, BigId, BinaryString, UTCDateTime, utcnow_column_default
+
+PENDING = "pending"
+DONE = "done"
+
+
+class IdempotencyRecord(Base):
+    __tablename__ = "idempotency_records"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    scope: Mapped[str] = mapped_column(BinaryString(96))  # who: "mp:42", "open:hk_..."
+    key: Mapped[str] = mapped_column(BinaryString(64))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default=PENDING)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[str | None] = mapped_column(Text().with_variant(Text(2**24 - 1), "mysql"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow_column_default)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("scope", "key"),
+        Index("ix_idempotency_records_expires_at", "expires_at"),
+    )

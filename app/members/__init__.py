@@ -1,0 +1,1 @@
+"""Members: identities, profile, the member card, merging."""

@@ -1,0 +1,135 @@
+"""Steps on members that other contexts call inside their own transaction (flush only)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app import clock
+from app.members import rules
+from app.members.models import Member, MemberIdentity, MemberMerge
+
+# Each context that owns member data registers a step that moves it from one member to
+# another and answers what it moved: {"orders": 3}. Called inside the merge transaction.
+MergeStep = Callable[[Session, int, int], dict[str, Any]]
+MERGE_STEPS: list[MergeStep] = []
+
+
+def register_merge_step(step: MergeStep) -> MergeStep:
+    MERGE_STEPS.append(step)
+    return step
+
+
+def find_by_identity(
+    session: Session, *, provider: str, app_id: str, external_id: str
+) -> MemberIdentity | None:
+    return session.scalars(
+        select(MemberIdentity).where(
+            MemberIdentity.provider == provider,
+            MemberIdentity.app_id == app_id,
+            MemberIdentity.external_id == external_id,
+        )
+    ).one_or_none()
+
+
+def find_by_unionid(session: Session, unionid: str) -> Member | None:
+    return session.scalars(select(Member).where(Member.unionid == unionid)).one_or_none()
+
+
+def find_by_phone(session: Session, phone: str) -> Member | None:
+    return session.scalars(select(Member).where(Member.phone == phone)).one_or_none()
+
+
+def find_by_card_no(session: Session, card_no: str) -> Member | None:
+    return session.scalars(select(Member).where(Member.card_no == card_no)).one_or_none()
+
+
+def resolve(session: Session, member: Member | None) -> Member | None:
+    """Follow merges to the member that survives today."""
+    seen = 0
+    while member is not None and member.merged_into_id is not None and seen < 16:
+        member = session.get(Member, member.merged_into_id)
+        seen += 1
+    return member
+
+
+def get_active(session: Session, member_id: int) -> Member | None:
+    return resolve(session, session.get(Member, member_id))
+
+
+def create_member(session: Session, *, registration_channel: str, **profile: Any) -> Member:
+    member = Member(
+        card_no=rules.new_card_no(), registration_channel=registration_channel, **profile
+    )
+    session.add(member)
+    session.flush()
+    return member
+
+
+def attach_identity(
+    session: Session,
+    member: Member,
+    *,
+    provider: str,
+    app_id: str,
+    external_id: str,
+    session_key: str | None = None,
+) -> MemberIdentity:
+    identity = MemberIdentity(
+        member_id=member.id,
+        provider=provider,
+        app_id=app_id,
+        external_id=external_id,
+        session_key=session_key,
+    )
+    session.add(identity)
+    session.flush()
+    return identity
+
+
+_INHERITED = ("nickname", "avatar_url", "birthday", "city", "registration_store", "referrer_id")
+
+
+def merge_members(session: Session, *, loser: Member, survivor: Member, reason: str) -> MemberMerge:
+    """Fold ``loser`` into ``survivor``: identities and every registered context's data."""
+    if loser.id == survivor.id:
+        raise ValueError("a member cannot be merged into itself")
+    moved: dict[str, Any] = {}
+    result: Any = session.execute(
+        update(MemberIdentity)
+        .where(MemberIdentity.member_id == loser.id)
+        .values(member_id=survivor.id)
+        .execution_options(synchronize_session="fetch")
+    )
+    moved["identities"] = result.rowcount
+    for step in MERGE_STEPS:
+        moved.update(step(session, loser.id, survivor.id))
+    _inherit_profile(loser, survivor)
+    released = {"phone": loser.phone, "unionid": loser.unionid}
+    loser.merge_into(survivor)
+    session.flush()  # release the unique phone/unionid before the survivor may take them
+    if survivor.unionid is None and released["unionid"]:
+        survivor.unionid = released["unionid"]
+    if survivor.phone is None and released["phone"]:
+        survivor.phone = released["phone"]
+    elif released["phone"] and released["phone"] != survivor.phone:
+        moved["phone_dropped"] = rules.mask_phone(released["phone"])
+    survivor.updated_at = clock.now()
+    merge = MemberMerge(
+        from_member_id=loser.id, into_member_id=survivor.id, reason=reason, moved=moved
+    )
+    session.add(merge)
+    session.flush()
+    return merge
+
+
+def _inherit_profile(loser: Member, survivor: Member) -> None:
+    for name in _INHERITED:
+        if getattr(survivor, name) is None and getattr(loser, name) is not None:
+            setattr(survivor, name, getattr(loser, name))
+    if survivor.gender == "unknown" and loser.gender != "unknown":
+        survivor.gender = loser.gender
+    survivor.registered_at = min(survivor.registered_at, loser.registered_at)

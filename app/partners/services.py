@@ -1,0 +1,71 @@
+"""Partner credentials: creation (audited) and the secret the signature check needs."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from app.admins.operations import Actor, record_change
+from app.errors import ValidationFailed
+from app.partners import rules
+from app.partners.models import Partner
+from app.uow import UnitOfWork
+
+
+@dataclass(frozen=True)
+class PartnerCredentials:
+    partner_id: int
+    app_key: str
+    app_secret: str
+
+
+def create_partner(
+    *, uow: UnitOfWork, actor: Actor, name: str, secret_key: str
+) -> PartnerCredentials:
+    """New credentials; the secret is shown once and stored encrypted."""
+    if not name.strip() or len(name) > 64:
+        raise ValidationFailed("name must be 1 to 64 characters", field="name")
+    app_key = "hk_" + secrets.token_hex(12)
+    app_secret = secrets.token_urlsafe(32)
+    with uow:
+        partner = Partner(
+            name=name.strip(),
+            app_key=app_key,
+            secret_encrypted=rules.encrypt_secret(secret_key, app_secret),
+        )
+        uow.session.add(partner)
+        uow.session.flush()
+        record_change(
+            uow.session,
+            actor=actor,
+            action="partner.create",
+            target_type="partner",
+            target_id=partner.id,
+            before=None,
+            after={"name": partner.name, "app_key": app_key},
+        )
+        uow.commit()
+        return PartnerCredentials(partner.id, app_key, app_secret)
+
+
+@dataclass(frozen=True)
+class PartnerPrincipal:
+    id: int
+    name: str
+    app_key: str
+    app_secret: str
+
+
+def find_partner(*, uow: UnitOfWork, app_key: str, secret_key: str) -> PartnerPrincipal | None:
+    with uow:
+        partner = uow.session.scalars(
+            select(Partner).where(Partner.app_key == app_key, Partner.active.is_(True))
+        ).one_or_none()
+        if partner is None:
+            return None
+        secret = rules.decrypt_secret(secret_key, partner.secret_encrypted)
+        if secret is None:
+            return None
+        return PartnerPrincipal(partner.id, partner.name, partner.app_key, secret)

@@ -1,0 +1,70 @@
+"""Unit of work: one use case, one transaction, committed explicitly.
+
+Leaving the ``with`` block without ``commit()`` rolls back. Callbacks registered with
+``after_commit`` run only once the transaction is durable (WeChat calls, Redis).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
+
+
+class UnitOfWork:
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self._session_factory = session_factory
+        self._session: Session | None = None
+        self._after_commit: list[Callable[[], Any]] = []
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            raise RuntimeError("UnitOfWork used outside its `with` block")
+        return self._session
+
+    def __enter__(self) -> UnitOfWork:
+        if self._session is not None:
+            raise RuntimeError("UnitOfWork is not re-entrant")
+        self._session = self._session_factory()
+        self._after_commit = []
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session, self._session = self._session, None
+        if session is None:
+            return
+        # close() rolls back whatever was not committed and detaches the objects without
+        # expiring them, so a use case can return the rows it read.
+        session.close()
+
+    def commit(self) -> None:
+        self.session.commit()
+        hooks, self._after_commit = self._after_commit, []
+        for hook in hooks:
+            try:
+                hook()
+            except (
+                Exception
+            ):  # the data is committed; a failed side effect must not undo the answer
+                log.exception("after_commit hook failed")
+
+    def rollback(self) -> None:
+        self.session.rollback()
+        self._after_commit = []
+
+    def after_commit(self, hook: Callable[[], Any]) -> None:
+        self._after_commit.append(hook)
+
+    def flush(self) -> None:
+        self.session.flush()

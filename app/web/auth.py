@@ -1,0 +1,140 @@
+"""Who is calling: mini-program bearer tokens, admin tokens, HMAC-signed partners."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from flask import g, request
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from app import clock
+from app.admins import services as admin_services
+from app.errors import Forbidden, Unauthorized
+from app.partners import nonces
+from app.partners import rules as signing
+from app.partners import services as partner_services
+from app.web.deps import container
+
+F = TypeVar("F", bound=Callable[..., Any])
+_MP_SALT = "huiyuan.mp-token.v1"
+_ADMIN_SALT = "huiyuan.admin-token.v1"
+
+
+def _serializer(salt: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(container().config.secret_key, salt=salt)
+
+
+def issue_member_token(member_id: int) -> str:
+    """A signed, expiring token that names only the internal member id."""
+    return _serializer(_MP_SALT).dumps({"m": member_id})
+
+
+def issue_admin_token(admin_id: int) -> str:
+    return _serializer(_ADMIN_SALT).dumps({"a": admin_id})
+
+
+def _bearer() -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("A bearer token is required.")
+    return token.strip()
+
+
+def _load_token(salt: str, field: str) -> int:
+    max_age = container().config.token_ttl_seconds
+    try:
+        data = _serializer(salt).loads(_bearer(), max_age=max_age)
+    except SignatureExpired:
+        raise Unauthorized("The token has expired; log in again.") from None
+    except BadSignature:
+        raise Unauthorized("The token is not valid.") from None
+    value = data.get(field) if isinstance(data, dict) else None
+    if not isinstance(value, int):
+        raise Unauthorized("The token is not valid.")
+    return value
+
+
+def member_required(view: F) -> F:
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        g.member_id = _load_token(_MP_SALT, "m")
+        g.principal_scope = f"mp:{g.member_id}"
+        return view(*args, **kwargs)
+
+    wrapper._auth = "member"  # type: ignore[attr-defined]
+    return cast(F, wrapper)
+
+
+def admin_required(*roles: str) -> Callable[[F], F]:
+    """Any signed-in admin when no roles are given, else one of those roles."""
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            admin_id = _load_token(_ADMIN_SALT, "a")
+            admin = admin_services.get_admin(uow=container().uow(), admin_id=admin_id)
+            if admin is None:
+                raise Unauthorized("This account is disabled.")
+            if roles and admin.role not in roles:
+                raise Forbidden(f"This needs the role {' or '.join(roles)}.")
+            g.admin = admin
+            g.principal_scope = f"admin:{admin.id}"
+            return view(*args, **kwargs)
+
+        wrapper._auth = "admin"  # type: ignore[attr-defined]
+        return cast(F, wrapper)
+
+    return decorate
+
+
+def _raw_path() -> str:
+    """The path and query exactly as the client sent them (the signature covers them)."""
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+    if raw:
+        return str(raw)
+    query = request.query_string.decode("latin-1")
+    return request.path + (f"?{query}" if query else "")
+
+
+def partner_required(view: F) -> F:
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        g.partner = _verify_partner_signature()
+        g.principal_scope = f"open:{g.partner.app_key}"
+        return view(*args, **kwargs)
+
+    wrapper._auth = "partner"  # type: ignore[attr-defined]
+    return cast(F, wrapper)
+
+
+def _verify_partner_signature() -> partner_services.PartnerPrincipal:
+    deps = container()
+    headers = request.headers
+    app_key, timestamp, nonce, signature = (
+        headers.get(name, "") for name in ("X-App-Key", "X-Timestamp", "X-Nonce", "X-Signature")
+    )
+    if not (app_key and timestamp and nonce and signature):
+        raise Unauthorized("X-App-Key, X-Timestamp, X-Nonce and X-Signature are required.")
+    if not timestamp.isdigit() or len(nonce) > 64:
+        raise Unauthorized("X-Timestamp must be unix seconds and X-Nonce at most 64 chars.")
+    window = deps.config.open_api_clock_skew_seconds
+    now_ts = int(clock.now().timestamp())
+    if abs(now_ts - int(timestamp)) > window:
+        raise Unauthorized("X-Timestamp is outside the allowed window.", reason="stale_timestamp")
+    partner = partner_services.find_partner(
+        uow=deps.uow(), app_key=app_key, secret_key=deps.config.secret_key
+    )
+    if partner is None:
+        raise Unauthorized("Unknown app key.", reason="unknown_app_key")
+    body = request.get_data(cache=True)
+    expected = signing.sign(partner.app_secret, request.method, _raw_path(), timestamp, nonce, body)
+    if not signing.signature_matches(expected, signature):
+        raise Unauthorized("The signature does not match.", reason="bad_signature")
+    if not nonces.claim_nonce(
+        deps.redis, app_key=app_key, nonce=nonce, timestamp=int(timestamp), window=window
+    ):
+        raise Unauthorized("This nonce was already used.", reason="replayed_nonce")
+    return partner

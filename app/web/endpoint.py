@@ -1,0 +1,70 @@
+"""Declare an endpoint's schemas once: they parse the request, dump the answer and
+feed the OpenAPI document."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
+
+from flask import Response, jsonify, request
+from marshmallow import Schema, ValidationError
+
+from app.errors import ValidationFailed
+from app.web.jsonbody import request_json
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class EndpointDoc:
+    summary: str
+    body: type[Schema] | None
+    query: type[Schema] | None
+    response: type[Schema] | None
+    status: int
+    paginated: bool
+    errors: tuple[str, ...] = field(default_factory=tuple)
+
+
+def load(schema: Schema, data: Any) -> Any:
+    try:
+        return schema.load(data)
+    except ValidationError as error:
+        raise ValidationFailed("The request is not valid.", fields=error.messages) from None
+
+
+def endpoint(
+    *,
+    summary: str,
+    body: type[Schema] | None = None,
+    query: type[Schema] | None = None,
+    response: type[Schema] | None = None,
+    status: int = 200,
+    paginated: bool = False,
+    body_optional: bool = False,
+    errors: tuple[str, ...] = (),
+) -> Callable[[F], F]:
+    doc = EndpointDoc(summary, body, query, response, status, paginated, errors)
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if body is not None:
+                kwargs["body"] = load(body(), request_json(allow_empty=body_optional))
+            elif request.method in ("POST", "PUT", "PATCH"):
+                request_json(allow_empty=True)  # still refuse malformed bodies
+            if query is not None:
+                kwargs["query"] = load(query(), request.args.to_dict())
+            result = view(*args, **kwargs)
+            if isinstance(result, Response):
+                return result
+            if response is not None and not paginated:
+                result = response().dump(result)
+            return jsonify(result), status
+
+        wrapper._endpoint_doc = doc  # type: ignore[attr-defined]
+        return cast(F, wrapper)
+
+    return decorate

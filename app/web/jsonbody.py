@@ -1,0 +1,53 @@
+"""Strict JSON request bodies: an object, no duplicate keys, no NaN or Infinity."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import request
+
+from app.errors import ValidationFailed
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class _BadJson(ValueError):
+    pass
+
+
+def _reject_constant(name: str) -> Any:
+    raise _BadJson(f"{name} is not a JSON number")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _BadJson(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        text = raw.decode("utf-8")
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+    except UnicodeDecodeError:
+        raise ValidationFailed("The body is not UTF-8.") from None
+    except _BadJson as bad:
+        raise ValidationFailed(f"The body is not acceptable JSON: {bad}.") from None
+    except ValueError as bad:
+        raise ValidationFailed(f"The body is not valid JSON: {bad}.") from None
+    if not isinstance(value, dict):
+        raise ValidationFailed("The body must be a JSON object.")
+    return value
+
+
+def request_json(*, allow_empty: bool = False) -> dict[str, Any]:
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        if allow_empty:
+            return {}
+        raise ValidationFailed("A JSON object body is required.")
+    return parse_json_object(raw)

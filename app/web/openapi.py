@@ -1,0 +1,128 @@
+"""The OpenAPI document, generated from the endpoints' marshmallow schemas."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Flask
+
+from app.web.endpoint import EndpointDoc
+
+_ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "details"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {"type": "object"},
+            },
+        }
+    },
+}
+_SECURITY: dict[str, list[dict[str, list[str]]]] = {
+    "member": [{"memberToken": []}],
+    "admin": [{"adminToken": []}],
+    "partner": [{"appKey": [], "timestamp": [], "nonce": [], "signature": []}],
+}
+_RULE_ARG = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+
+
+def build_openapi(app: Flask) -> dict[str, Any]:
+    spec = APISpec(
+        title="Huiyuan",
+        version="1.0.0",
+        openapi_version="3.0.3",
+        plugins=[MarshmallowPlugin()],
+        info={"description": "WeChat membership programme backend."},
+    )
+    _add_components(spec)
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        view = app.view_functions.get(rule.endpoint)
+        doc: EndpointDoc | None = getattr(view, "_endpoint_doc", None)
+        if doc is None:
+            continue
+        operations = {
+            method.lower(): _operation(doc, view, rule.arguments)
+            for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
+        }
+        spec.path(path=_RULE_ARG.sub(r"{\1}", rule.rule), operations=operations)
+    return spec.to_dict()
+
+
+def _add_components(spec: APISpec) -> None:
+    spec.components.schema("Error", _ERROR_SCHEMA)
+    spec.components.security_scheme("memberToken", {"type": "http", "scheme": "bearer"})
+    spec.components.security_scheme("adminToken", {"type": "http", "scheme": "bearer"})
+    for name, header in (
+        ("appKey", "X-App-Key"),
+        ("timestamp", "X-Timestamp"),
+        ("nonce", "X-Nonce"),
+        ("signature", "X-Signature"),
+    ):
+        spec.components.security_scheme(name, {"type": "apiKey", "in": "header", "name": header})
+
+
+def _operation(doc: EndpointDoc, view: Any, path_args: Any) -> dict[str, Any]:
+    operation: dict[str, Any] = {"summary": doc.summary, "responses": _responses(doc)}
+    auth = getattr(view, "_auth", None)
+    if auth in _SECURITY:
+        operation["security"] = _SECURITY[auth]
+    parameters: list[dict[str, Any]] = [
+        {"in": "path", "name": name, "required": True, "schema": {"type": "string"}}
+        for name in sorted(path_args)
+    ]
+    if doc.query is not None:
+        parameters.append({"in": "query", "schema": doc.query})
+    if doc.paginated:
+        parameters += [
+            {
+                "in": "query",
+                "name": "limit",
+                "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+            },
+            {"in": "query", "name": "cursor", "schema": {"type": "string"}},
+        ]
+    if getattr(view, "_idempotent", False):
+        parameters.append(
+            {
+                "in": "header",
+                "name": "Idempotency-Key",
+                "schema": {"type": "string", "maxLength": 64},
+            }
+        )
+    if parameters:
+        operation["parameters"] = parameters
+    if doc.body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": doc.body}},
+        }
+    return operation
+
+
+def _responses(doc: EndpointDoc) -> dict[str, Any]:
+    content: dict[str, Any] = {}
+    if doc.response is not None:
+        schema: Any = doc.response
+        if doc.paginated:
+            schema = {
+                "type": "object",
+                "properties": {
+                    "items": {"type": "array", "items": doc.response},
+                    "next_cursor": {"type": "string", "nullable": True},
+                },
+            }
+        content = {"application/json": {"schema": schema}}
+    responses: dict[str, Any] = {str(doc.status): {"description": "Success", "content": content}}
+    error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    responses["422"] = {"description": "validation_error", **error}
+    for code in doc.errors:
+        responses.setdefault(code, {"description": "Error", **error})
+    return responses

@@ -1,0 +1,1 @@
+"""What the domain knows about WeChat: error classes shared by every port."""

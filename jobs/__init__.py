@@ -1,0 +1,1 @@
+"""The jobs process: APScheduler glue, a Redis lock per job, a recorded run per firing."""

@@ -1,0 +1,49 @@
+"""The declarative list of every scheduled job. Add a job here and nowhere else."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from app.container import Container
+from jobs import tasks
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    run: Callable[[Container], dict[str, Any]]
+    trigger: str  # "interval" | "cron"
+    trigger_args: dict[str, Any]
+    lock_seconds: int = 600  # longer than the job can take; the lock expires if a worker dies
+    description: str = ""
+
+
+JOBS: tuple[Job, ...] = (
+    Job(
+        "idempotency.purge",
+        tasks.purge_idempotency_records,
+        "interval",
+        {"minutes": 30},
+        description="Delete Idempotency-Key records past their 24 h retention.",
+    ),
+    Job(
+        "nonces.purge",
+        tasks.purge_open_api_nonces,
+        "interval",
+        {"minutes": 5},
+        description="Trim open-API nonces older than the timestamp window.",
+    ),
+    Job(
+        "wechat_sim.purge",
+        tasks.purge_simulator_codes,
+        "interval",
+        {"minutes": 10},
+        description="Drop expired login/phone codes and tokens in the WeChat simulator.",
+    ),
+)
+
+
+def find_job(job_id: str) -> Job | None:
+    return next((job for job in JOBS if job.id == job_id), None)

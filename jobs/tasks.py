@@ -1,0 +1,35 @@
+"""Job bodies: each calls the domain's services and answers what it did."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+from app import clock
+from app.container import Container
+from app.idempotency import services as idempotency
+from app.partners import nonces
+
+
+def purge_idempotency_records(deps: Container) -> dict[str, Any]:
+    return {"deleted": idempotency.purge_expired(uow=deps.uow())}
+
+
+def purge_open_api_nonces(deps: Container) -> dict[str, Any]:
+    removed = nonces.purge_expired_nonces(
+        deps.redis,
+        now_ts=int(clock.now().timestamp()),
+        window=deps.config.open_api_clock_skew_seconds,
+    )
+    return {"deleted": removed}
+
+
+def purge_simulator_codes(deps: Container) -> dict[str, Any]:
+    """Only when the app talks to the local simulator; never in front of real WeChat."""
+    base = deps.config.wechat_api_base
+    if not base or deps.config.is_production:
+        return {"skipped": "no simulator configured"}
+    answer = requests.post(base.rstrip("/") + "/sim/purge", timeout=5)
+    answer.raise_for_status()
+    return dict(answer.json())

@@ -1,0 +1,175 @@
+"""Shared fixtures: one migrated database per run, a rolled-back transaction per test,
+a fresh Redis, and the WeChat simulator as a real HTTP server."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import fakeredis
+import pytest
+import redis as redis_lib
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Connection, Engine, MetaData, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from app import create_app
+from app.config import Config
+from app.db import make_engine
+from app.migrate import upgrade_database
+from app.uow import UnitOfWork
+from tests import settings
+from tests.factories import ALL_FACTORIES
+from wechat_hooks.simulator import SimulatorServer
+
+MP_APPID = "wx-test-mp"
+MP_SECRET = "test-mp-secret"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "mariadb: needs MariaDB (row locks, concurrency, utf8mb4)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if settings.ON_MARIADB:
+        return
+    skip = pytest.mark.skip(reason="needs MariaDB: set TEST_DATABASE_URL (CI always does)")
+    for item in items:
+        if "mariadb" in item.keywords:
+            item.add_marker(skip)
+
+
+def _drop_everything(engine: Engine) -> None:
+    meta = MetaData()
+    meta.reflect(bind=engine)
+    with engine.begin() as connection:
+        if engine.dialect.name == "mysql":
+            connection.execute(text("SET FOREIGN_KEY_CHECKS=0"))
+            for table in meta.sorted_tables:
+                connection.execute(text(f"DROP TABLE IF EXISTS `{table.name}`"))
+            connection.execute(text("SET FOREIGN_KEY_CHECKS=1"))
+        else:
+            meta.drop_all(connection)
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    if settings.DATABASE_URL:
+        yield settings.DATABASE_URL
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        yield f"sqlite:///{Path(folder) / 'test.db'}"
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    _drop_everything(engine)
+    upgrade_database(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[Connection]:
+    """A transaction that every session of the test joins through savepoints, rolled back."""
+    with engine.connect() as connection:
+        outer = connection.begin()
+        yield connection
+        outer.rollback()
+
+
+@pytest.fixture
+def session_factory(connection: Connection) -> sessionmaker[Session]:
+    return sessionmaker(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+
+
+@pytest.fixture
+def uow(session_factory: sessionmaker[Session]) -> UnitOfWork:
+    return UnitOfWork(session_factory)
+
+
+@pytest.fixture
+def session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session for arranging and inspecting rows; factories write through it."""
+    session = session_factory()
+    for factory_class in ALL_FACTORIES:
+        factory_class._meta.sqlalchemy_session = session
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def redis() -> Iterator[Any]:
+    if settings.REDIS_URL:
+        client = redis_lib.Redis.from_url(settings.REDIS_URL, decode_responses=True)
+        client.flushdb()
+        yield client
+        client.flushdb()
+        client.close()
+    else:
+        yield fakeredis.FakeRedis(decode_responses=True)
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[SimulatorServer]:
+    with SimulatorServer(apps={MP_APPID: MP_SECRET}) as server:
+        yield server
+
+
+@pytest.fixture
+def sim(simulator: SimulatorServer) -> SimulatorServer:
+    simulator.state.reset()
+    return simulator
+
+
+def make_config(sim: SimulatorServer, database_url: str, **changes: Any) -> Config:
+    return Config(
+        env="test",
+        database_url=database_url,
+        redis_url=settings.REDIS_URL,
+        secret_key=settings.SECRET_KEY,
+        wechat_mp_appid=MP_APPID,
+        wechat_mp_secret=MP_SECRET,
+        wechat_api_base=sim.base_url,
+        log_json=False,
+    ).with_overrides(**changes)
+
+
+@pytest.fixture
+def config(sim: SimulatorServer, database_url: str) -> Config:
+    return make_config(sim, database_url)
+
+
+@pytest.fixture
+def app(
+    config: Config, engine: Engine, session_factory: sessionmaker[Session], redis: Any
+) -> Flask:
+    return create_app(config, engine=engine, session_factory=session_factory, redis=redis)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def deps(app: Flask) -> Any:
+    return app.extensions["huiyuan"]
+
+
+@pytest.fixture
+def partner(deps: Any) -> Any:
+    from app.admins.operations import CLI
+    from app.partners.services import create_partner
+    from tests.helpers import PartnerKeys
+
+    credentials = create_partner(
+        uow=deps.uow(), actor=CLI, name="POS", secret_key=deps.config.secret_key
+    )
+    return PartnerKeys(credentials.app_key, credentials.app_secret)

@@ -1,0 +1,1 @@
+"""Everything that speaks WeChat: callbacks in, channel adapters out, the local simulator."""
