@@ -29,10 +29,6 @@ MP_APPID = "wx-test-mp"
 MP_SECRET = "test-mp-secret"
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "mariadb: needs MariaDB (row locks, concurrency, utf8mb4)")
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if settings.ON_MARIADB:
         return

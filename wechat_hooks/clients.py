@@ -42,10 +42,13 @@ class _WeChatHttp(requests.Session):
         self._timeout = timeout
         self._api_base = _normalise_base(api_base) if api_base else None
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+    def request(
+        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self._timeout
-        return super().request(method, self.route(str(url)), *args, **kwargs)
+        text = url.decode() if isinstance(url, bytes) else url
+        return super().request(method, self.route(text), *args, **kwargs)
 
     def route(self, url: str) -> str:
         if self._api_base is None or url.startswith(self._api_base):
@@ -60,7 +63,7 @@ def _normalise_base(api_base: str) -> str:
 
 
 def _session_storage(redis: Any | None, key_prefix: str) -> Any:
-    # Redis shares one token among all processes; each refresh elsewhere invalidates ours.
+    # With Redis every process uses the one token; separate copies would revoke each other.
     return RedisStorage(redis, prefix=key_prefix) if redis is not None else MemoryStorage()
 
 

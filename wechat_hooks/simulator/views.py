@@ -88,10 +88,9 @@ def _http_error(error: HTTPException) -> tuple[Response, int]:
     if request.path.startswith(SIM_PREFIX):
         return jsonify(error=error.description), status
     if status == 405:
-        errcode = 43002 if request.method == "GET" else 43001
-        return jsonify(
-            errcode=errcode, errmsg=f"require {'POST' if errcode == 43002 else 'GET'} method"
-        ), 200
+        wanted = "POST" if request.method == "GET" else "GET"
+        errcode = 43002 if wanted == "POST" else 43001
+        return jsonify(errcode=errcode, errmsg=f"require {wanted} method"), 200
     if status == 404:
         return jsonify(
             errcode=48001, errmsg=f"api unauthorized: {request.path} is not simulated"
