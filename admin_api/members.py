@@ -9,7 +9,7 @@ from app.members import services
 from app.web.auth import admin_required
 from app.web.deps import container
 from app.web.endpoint import endpoint
-from app.web.pagination import page_of, page_request
+from app.web.pagination import MAX_ID, page_of, page_request
 from app.web.schemas import LocalDateTime, MemberSchema
 
 READERS = ("admin", "operator", "analyst")
@@ -83,4 +83,6 @@ def member_detail(member_id: int) -> Any:
 
 def register(bp: Blueprint) -> None:
     bp.add_url_rule("/members", view_func=list_members, methods=["GET"])
-    bp.add_url_rule("/members/<int:member_id>", view_func=member_detail, methods=["GET"])
+    bp.add_url_rule(
+        f"/members/<int(max={MAX_ID}):member_id>", view_func=member_detail, methods=["GET"]
+    )

@@ -22,7 +22,7 @@ def normalise_database_url(url: str) -> str:
     """Use pymysql for MySQL URLs and force utf8mb4, whatever the operator wrote."""
     parts = urlsplit(url)
     scheme = parts.scheme
-    if scheme in ("mysql", "mariadb", "mysql+pymysql", "mariadb+pymysql"):
+    if scheme.split("+", 1)[0] in ("mysql", "mariadb"):
         scheme = "mysql+pymysql"
         query = dict(parse_qsl(parts.query))
         query["charset"] = "utf8mb4"
@@ -89,7 +89,7 @@ class Config:
             card_qr_ttl_seconds=read.number("CARD_QR_TTL_SECONDS", 60),
             log_json=read.text("LOG_FORMAT", "json") == "json",
         )
-        config.validate(explicit=set(env))
+        config.validate(explicit={key for key, value in env.items() if value.strip()})
         return config
 
     def validate(self, explicit: set[str] | None = None) -> None:

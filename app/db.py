@@ -21,8 +21,18 @@ NAMING_CONVENTION = {
 }
 
 
+# Every MySQL table is utf8mb4 whatever the database's default: nicknames carry emoji.
+MYSQL_TABLE_OPTIONS = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_unicode_ci"}
+
+
+def table_args(*items: Any) -> tuple[Any, ...]:
+    """``__table_args__`` for a model with its own indexes or constraints."""
+    return (*items, MYSQL_TABLE_OPTIONS)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    __table_args__: Any = MYSQL_TABLE_OPTIONS
 
 
 # BIGINT keys on MySQL (10M members, 100M orders), INTEGER on SQLite so it autoincrements.
@@ -44,6 +54,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     impl = DateTime
     cache_ok = True
+
+    def load_dialect_impl(self, dialect: Any) -> Any:
+        if dialect.name == "mysql":  # microseconds: events in one second keep their order
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(DateTime())
 
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:

@@ -1,18 +1,35 @@
 """Every model, imported once so the metadata (and Alembic) sees all tables."""
 
 from app.admins.models import AdminUser, AuditEntry
+from app.checkins.models import Checkin
 from app.idempotency.models import IdempotencyRecord
 from app.members.models import Member, MemberIdentity, MemberMerge
 from app.ops.models import JobRun
+from app.orders.models import Order, OrderItem, Refund
 from app.partners.models import Partner
+from app.points.models import ExpiryReminder, PointsAccount, PointsEntry, PointsLot
+from app.settings.models import SettingsDocument
+from app.tiers.models import MemberTier, Tier, TierChange
 
 __all__ = [
     "AdminUser",
     "AuditEntry",
+    "Checkin",
+    "ExpiryReminder",
     "IdempotencyRecord",
     "JobRun",
     "Member",
     "MemberIdentity",
     "MemberMerge",
+    "MemberTier",
+    "Order",
+    "OrderItem",
     "Partner",
+    "PointsAccount",
+    "PointsEntry",
+    "PointsLot",
+    "Refund",
+    "SettingsDocument",
+    "Tier",
+    "TierChange",
 ]

@@ -22,6 +22,30 @@ class Job:
 
 JOBS: tuple[Job, ...] = (
     Job(
+        "points.expire",
+        tasks.expire_points,
+        "cron",
+        {"hour": 0, "minute": 5},
+        lock_seconds=3 * 3600,
+        description="Write off points past their expiry (just after midnight, brand time).",
+    ),
+    Job(
+        "points.remind_expiring",
+        tasks.remind_expiring_points,
+        "cron",
+        {"hour": 1, "minute": 0},
+        lock_seconds=3 * 3600,
+        description="Record members whose points expire within reminder_days_before.",
+    ),
+    Job(
+        "tiers.assess",
+        tasks.assess_tiers,
+        "cron",
+        {"hour": 2, "minute": 0},
+        lock_seconds=6 * 3600,
+        description="Downgrade members below their tier once retention has run out.",
+    ),
+    Job(
         "idempotency.purge",
         tasks.purge_idempotency_records,
         "interval",

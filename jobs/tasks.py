@@ -10,6 +10,8 @@ from app import clock
 from app.container import Container
 from app.idempotency import services as idempotency
 from app.partners import nonces
+from app.points import services as points
+from app.tiers import services as tiers
 
 
 def purge_idempotency_records(deps: Container) -> dict[str, Any]:
@@ -23,6 +25,18 @@ def purge_open_api_nonces(deps: Container) -> dict[str, Any]:
         window=deps.config.open_api_clock_skew_seconds,
     )
     return {"deleted": removed}
+
+
+def expire_points(deps: Container) -> dict[str, Any]:
+    return points.expire_points(uow=deps.uow())
+
+
+def remind_expiring_points(deps: Container) -> dict[str, Any]:
+    return points.remind_expiring(uow=deps.uow())
+
+
+def assess_tiers(deps: Container) -> dict[str, Any]:
+    return tiers.assess_tiers(uow=deps.uow())
 
 
 def purge_simulator_codes(deps: Container) -> dict[str, Any]:

@@ -2,8 +2,9 @@
 
 from flask import Blueprint
 
-from miniprogram_api import auth, me
+from miniprogram_api import auth, me, points
 
 bp = Blueprint("mp", __name__, url_prefix="/mp/v1")
 auth.register(bp)
 me.register(bp)
+points.register(bp)

@@ -2,7 +2,8 @@
 
 from flask import Blueprint
 
-from open_api import members
+from open_api import members, orders
 
 bp = Blueprint("open", __name__, url_prefix="/open/v1")
 members.register(bp)
+orders.register(bp)

@@ -169,3 +169,37 @@ def partner(deps: Any) -> Any:
         uow=deps.uow(), actor=CLI, name="POS", secret_key=deps.config.secret_key
     )
     return PartnerKeys(credentials.app_key, credentials.app_secret)
+
+
+def snapshot_rows(engine: Engine) -> dict[str, int]:
+    """The highest id of every table with an ``id`` column, and of members for the tables
+    keyed by member: what ``remove_rows_since`` keeps."""
+    from sqlalchemy import func, select
+
+    import app.models  # noqa: F401 - every table on the metadata
+    from app.db import Base
+
+    snapshot: dict[str, int] = {}
+    with engine.connect() as connection:
+        for table in Base.metadata.sorted_tables:
+            if "id" in table.c:
+                top = connection.scalar(select(func.coalesce(func.max(table.c.id), 0)))
+                snapshot[table.name] = int(top or 0)
+    return snapshot
+
+
+def remove_rows_since(engine: Engine, snapshot: dict[str, int]) -> None:
+    """Delete every row written after ``snapshot``: for tests whose app commits for real."""
+    from app.db import Base
+
+    newest_member = snapshot["members"]
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE members SET merged_into_id = NULL, referrer_id = NULL WHERE id > :id"),
+            {"id": newest_member},
+        )
+        for table in reversed(Base.metadata.sorted_tables):
+            if table.name in snapshot:
+                connection.execute(table.delete().where(table.c.id > snapshot[table.name]))
+            elif "member_id" in table.c:
+                connection.execute(table.delete().where(table.c.member_id > newest_member))

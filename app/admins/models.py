@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, BigId, BinaryString, UTCDateTime, utcnow_column_default
+from app.db import Base, BigId, BinaryString, UTCDateTime, table_args, utcnow_column_default
 
 ROLES = ("admin", "operator", "analyst", "staff")
 
@@ -40,4 +40,4 @@ class AuditEntry(Base):
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow_column_default)
 
-    __table_args__ = (Index("ix_audit_log_target", "target_type", "target_id"),)
+    __table_args__ = table_args(Index("ix_audit_log_target", "target_type", "target_id"))

@@ -3,9 +3,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, BigId, BinaryString, UTCDateTime, utcnow_column_default
+from app.db import Base, BigId, BinaryString, UTCDateTime, table_args, utcnow_column_default
 
 PENDING = "pending"
 DONE = "done"
@@ -20,11 +21,14 @@ class IdempotencyRecord(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(16), default=PENDING)
     status_code: Mapped[int | None] = mapped_column(Integer)
-    response_body: Mapped[str | None] = mapped_column(Text().with_variant(Text(2**24 - 1), "mysql"))
+    # TEXT(2**24 - 1) in utf8mb4 is created as LONGTEXT; say so, or autogenerate sees a change.
+    response_body: Mapped[str | None] = mapped_column(
+        Text().with_variant(mysql.LONGTEXT(), "mysql")
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow_column_default)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    __table_args__ = (
+    __table_args__ = table_args(
         UniqueConstraint("scope", "key"),
         Index("ix_idempotency_records_expires_at", "expires_at"),
     )

@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import JSON, Date, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import Base, BigId, BinaryString, UTCDateTime, utcnow_column_default
+from app.db import Base, BigId, BinaryString, UTCDateTime, table_args, utcnow_column_default
 
 GENDERS = ("unknown", "male", "female")
 PROVIDER_MINIPROGRAM = "wechat_mp"
@@ -41,7 +41,7 @@ class Member(Base):
         back_populates="member", foreign_keys="MemberIdentity.member_id"
     )
 
-    __table_args__ = (Index("ix_members_registered_at", "registered_at"),)
+    __table_args__ = table_args(Index("ix_members_registered_at", "registered_at"))
 
     @property
     def is_active(self) -> bool:
@@ -77,7 +77,7 @@ class MemberIdentity(Base):
 
     member: Mapped[Member] = relationship(back_populates="identities", foreign_keys=[member_id])
 
-    __table_args__ = (UniqueConstraint("provider", "app_id", "external_id"),)
+    __table_args__ = table_args(UniqueConstraint("provider", "app_id", "external_id"))
 
 
 class MemberMerge(Base):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select, update
@@ -10,17 +9,7 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.members import rules
-from app.members.models import Member, MemberIdentity, MemberMerge
-
-# Each context that owns member data registers a step that moves it from one member to
-# another and answers what it moved: {"orders": 3}. Called inside the merge transaction.
-MergeStep = Callable[[Session, int, int], dict[str, Any]]
-MERGE_STEPS: list[MergeStep] = []
-
-
-def register_merge_step(step: MergeStep) -> MergeStep:
-    MERGE_STEPS.append(step)
-    return step
+from app.members.models import PROVIDER_CHANNEL, Member, MemberIdentity, MemberMerge
 
 
 def find_by_identity(
@@ -105,6 +94,8 @@ def merge_members(session: Session, *, loser: Member, survivor: Member, reason: 
         .execution_options(synchronize_session="fetch")
     )
     moved["identities"] = result.rowcount
+    from app.merging import MERGE_STEPS  # the contexts that own member data
+
     for step in MERGE_STEPS:
         moved.update(step(session, loser.id, survivor.id))
     _inherit_profile(loser, survivor)
@@ -133,3 +124,40 @@ def _inherit_profile(loser: Member, survivor: Member) -> None:
     if survivor.gender == "unknown" and loser.gender != "unknown":
         survivor.gender = loser.gender
     survivor.registered_at = min(survivor.registered_at, loser.registered_at)
+
+
+def find_by_reference(
+    session: Session, *, kind: str, value: str, channel: str, secret: str
+) -> Member | None:
+    """The member a store system names: card_no, phone, unionid, qr_payload or a channel
+    member id. Raises rules.QrInvalid / rules.QrExpired for a bad QR payload."""
+    if kind == "card_no":
+        member = find_by_card_no(session, value)
+    elif kind == "phone":
+        member = find_by_phone(session, value)
+    elif kind == "unionid":
+        member = find_by_unionid(session, value)
+    elif kind == "qr_payload":
+        card = rules.decode_card_qr(secret=secret, payload=value, now=clock.now())
+        member = find_by_card_no(session, card.card_no)
+    else:
+        identity = find_by_identity(
+            session, provider=PROVIDER_CHANNEL, app_id=channel, external_id=value
+        )
+        member = identity.member if identity is not None else None
+    return resolve(session, member)
+
+
+def create_for_reference(session: Session, *, kind: str, value: str, channel: str) -> Member:
+    """A new member known so far only by a phone, unionid or channel member id."""
+    if kind == "phone":
+        return create_member(session, registration_channel=channel, phone=value)
+    if kind == "unionid":
+        return create_member(session, registration_channel=channel, unionid=value)
+    if kind == "channel_member_id":
+        member = create_member(session, registration_channel=channel)
+        attach_identity(
+            session, member, provider=PROVIDER_CHANNEL, app_id=channel, external_id=value
+        )
+        return member
+    raise ValueError(f"a member cannot be created from a {kind}")

@@ -39,7 +39,7 @@ def new_card_no() -> str:
 def mask_phone(phone: str | None) -> str | None:
     if not phone:
         return None
-    if len(phone) < 7:
+    if len(phone) < 11:  # too short to show 3 + 4 and still hide 4
         return "*" * len(phone)
     return f"{phone[:3]}****{phone[-4:]}"
 
@@ -85,7 +85,8 @@ def encode_card_qr(secret: str, qr: CardQr) -> str:
 def decode_card_qr(*, secret: str, payload: str, now: datetime) -> CardQr:
     """The card a payload names; QrInvalid if tampered, QrExpired once past its expiry."""
     parts = payload.split(".")
-    if len(parts) != 4 or parts[0] != QR_PREFIX or not parts[2].isdigit():
+    # ASCII only: int() and isdigit() accept other scripts' digits, compare_digest refuses them.
+    if not payload.isascii() or len(parts) != 4 or parts[0] != QR_PREFIX or not parts[2].isdigit():
         raise QrInvalid(payload)
     _, card_no, expires_raw, signature = parts
     expected = _qr_signature(secret, card_no, int(expires_raw))

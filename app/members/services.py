@@ -15,6 +15,8 @@ from app.members import operations as ops
 from app.members import rules
 from app.members.models import PROVIDER_MINIPROGRAM, Member
 from app.members.ports import MiniProgramAuth
+from app.points import operations as points
+from app.tiers import operations as tiers
 from app.uow import UnitOfWork
 from app.wechat.errors import WeChatCallFailed, WeChatErrorKind
 
@@ -102,6 +104,8 @@ def _log_in_session(
     member = existing or ops.create_member(
         session, registration_channel="miniprogram", unionid=unionid
     )
+    if is_new:
+        points.grant_signup_bonus(session, member.id)
     ops.attach_identity(
         session,
         member,
@@ -184,10 +188,17 @@ def get_card(*, uow: UnitOfWork, member_id: int, secret: str, qr_ttl_seconds: in
         qr = rules.issue_card_qr(
             card_no=member.card_no, now=clock.now(), ttl_seconds=qr_ttl_seconds
         )
+        tier, growth = tiers.card_tier(uow.session, member.id)
         return CardView(
             card_no=member.card_no,
             qr_payload=rules.encode_card_qr(secret, qr),
             qr_expires_at=qr.expires_at,
+            tier=tier,
+            growth=growth,
+            points={
+                "balance": points.balance_of(uow.session, member.id),
+                "expiring": points.expiring_soonest(uow.session, member.id),
+            },
         )
 
 
@@ -219,7 +230,10 @@ def look_up_member(
         member = ops.resolve(session, member)
         if member is None:
             raise NotFound("No member matches.")
-        return LookupView(member=member)
+        tier, _ = tiers.card_tier(session, member.id)
+        return LookupView(
+            member=member, tier=tier, points_balance=points.balance_of(session, member.id)
+        )
 
 
 def _card_no_from_qr(secret: str, payload: str) -> str:

@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, BigId, UTCDateTime, utcnow_column_default
+from app.db import Base, BigId, UTCDateTime, table_args, utcnow_column_default
 
 
 class JobRun(Base):
@@ -21,4 +21,4 @@ class JobRun(Base):
     outcome: Mapped[str] = mapped_column(String(16), default="running")  # ok | failed | running
     detail: Mapped[str | None] = mapped_column(Text)
 
-    __table_args__ = (Index("ix_job_runs_job_id_started_at", "job_id", "started_at"),)
+    __table_args__ = table_args(Index("ix_job_runs_job_id_started_at", "job_id", "started_at"))

@@ -11,6 +11,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from app import clock
 from app.admins import services as admin_services
+from app.admins.operations import Actor
 from app.errors import Forbidden, Unauthorized
 from app.partners import nonces
 from app.partners import rules as signing
@@ -118,7 +119,7 @@ def _verify_partner_signature() -> partner_services.PartnerPrincipal:
     )
     if not (app_key and timestamp and nonce and signature):
         raise Unauthorized("X-App-Key, X-Timestamp, X-Nonce and X-Signature are required.")
-    if not timestamp.isdigit() or len(nonce) > 64:
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(nonce) > 64:
         raise Unauthorized("X-Timestamp must be unix seconds and X-Nonce at most 64 chars.")
     window = deps.config.open_api_clock_skew_seconds
     now_ts = int(clock.now().timestamp())
@@ -138,3 +139,8 @@ def _verify_partner_signature() -> partner_services.PartnerPrincipal:
     ):
         raise Unauthorized("This nonce was already used.", reason="replayed_nonce")
     return partner
+
+
+def current_actor() -> Actor:
+    """The signed-in operator, as the audit log names them."""
+    return Actor(type="admin", name=g.admin.username, id=g.admin.id)

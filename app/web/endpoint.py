@@ -28,6 +28,14 @@ class EndpointDoc:
     errors: tuple[str, ...] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True)
+class Answer:
+    """A view's result with a status other than the endpoint's usual one (a replay: 200)."""
+
+    data: Any
+    status: int
+
+
 def load(schema: Schema, data: Any) -> Any:
     try:
         return schema.load(data)
@@ -60,9 +68,12 @@ def endpoint(
             result = view(*args, **kwargs)
             if isinstance(result, Response):
                 return result
+            answered = status
+            if isinstance(result, Answer):
+                result, answered = result.data, result.status
             if response is not None and not paginated:
                 result = response().dump(result)
-            return jsonify(result), status
+            return jsonify(result), answered
 
         wrapper._endpoint_doc = doc  # type: ignore[attr-defined]
         return cast(F, wrapper)

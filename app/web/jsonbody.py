@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from flask import request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.errors import ValidationFailed
 
@@ -35,6 +36,8 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
         value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
     except UnicodeDecodeError:
         raise ValidationFailed("The body is not UTF-8.") from None
+    except RecursionError:  # valid JSON, but deeper than the parser's stack
+        raise ValidationFailed("The body is nested too deeply.") from None
     except _BadJson as bad:
         raise ValidationFailed(f"The body is not acceptable JSON: {bad}.") from None
     except ValueError as bad:
@@ -44,8 +47,16 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     return value
 
 
-def request_json(*, allow_empty: bool = False) -> dict[str, Any]:
+def _read_body() -> bytes:
     raw = request.get_data(cache=True)
+    if request.content_length is None and len(raw) >= MAX_BODY_BYTES:
+        # A streamed (chunked) body is cut off at the limit, not refused: refuse it here.
+        raise RequestEntityTooLarge()
+    return raw
+
+
+def request_json(*, allow_empty: bool = False) -> dict[str, Any]:
+    raw = _read_body()
     if not raw.strip():
         if allow_empty:
             return {}

@@ -7,6 +7,7 @@ from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
+from apispec.ext.marshmallow.common import resolve_schema_cls
 from flask import Flask
 
 from app.web.endpoint import EndpointDoc
@@ -31,6 +32,7 @@ _SECURITY: dict[str, list[dict[str, list[str]]]] = {
     "admin": [{"adminToken": []}],
     "partner": [{"appKey": [], "timestamp": [], "nonce": [], "signature": []}],
 }
+_PAGE_ARGS = ("limit", "cursor")
 _RULE_ARG = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 
 
@@ -39,7 +41,7 @@ def build_openapi(app: Flask) -> dict[str, Any]:
         title="Huiyuan",
         version="1.0.0",
         openapi_version="3.0.3",
-        plugins=[MarshmallowPlugin()],
+        plugins=[MarshmallowPlugin(schema_name_resolver=_schema_name)],
         info={"description": "WeChat membership programme backend."},
     )
     _add_components(spec)
@@ -54,6 +56,13 @@ def build_openapi(app: Flask) -> dict[str, Any]:
         }
         spec.path(path=_RULE_ARG.sub(r"{\1}", rule.rule), operations=operations)
     return spec.to_dict()
+
+
+def _schema_name(schema: Any) -> str:
+    """Module-qualified, so that two packages may each have, say, a ``LoginOut``."""
+    cls = resolve_schema_cls(schema)
+    cls = cls[0] if isinstance(cls, list) else cls
+    return f"{cls.__module__}.{cls.__name__}"
 
 
 def _add_components(spec: APISpec) -> None:
@@ -79,7 +88,7 @@ def _operation(doc: EndpointDoc, view: Any, path_args: Any) -> dict[str, Any]:
         for name in sorted(path_args)
     ]
     if doc.query is not None:
-        parameters.append({"in": "query", "schema": doc.query})
+        parameters.append({"in": "query", "schema": _query_schema(doc)})
     if doc.paginated:
         parameters += [
             {
@@ -105,6 +114,16 @@ def _operation(doc: EndpointDoc, view: Any, path_args: Any) -> dict[str, Any]:
             "content": {"application/json": {"schema": doc.body}},
         }
     return operation
+
+
+def _query_schema(doc: EndpointDoc) -> Any:
+    """The query schema, less the pagination arguments documented below (declared there
+    only so that parsing accepts them): apispec refuses a parameter named twice."""
+    assert doc.query is not None
+    if not doc.paginated:
+        return doc.query
+    declared = doc.query().fields
+    return doc.query(exclude=[name for name in _PAGE_ARGS if name in declared])
 
 
 def _responses(doc: EndpointDoc) -> dict[str, Any]:

@@ -43,3 +43,30 @@ class MemberSchema(Schema):
     city = fields.String(allow_none=True)
     phone_masked = fields.String(allow_none=True)
     registered_at = LocalDateTime()
+
+
+class StrictInt(fields.Integer):
+    """An integer given as a JSON integer: not a string, a float, or a boolean."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class LedgerEntrySchema(Schema):
+    id = fields.Integer()
+    delta = fields.Integer()
+    kind = fields.String()
+    reason = fields.String()
+    balance_after = fields.Integer()
+    created_at = LocalDateTime()
+
+
+class TierSchema(Schema):
+    code = fields.String()
+    name = fields.String()
+    benefits = fields.Dict()

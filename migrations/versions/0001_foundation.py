@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 21:50:36.585443
+Create Date: 2026-11-24 21:56:23.380967
 """
 
 from alembic import op
@@ -27,7 +27,9 @@ def upgrade() -> None:
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('created_at', app.db.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_admin_users')),
-    sa.UniqueConstraint('username', name=op.f('uq_admin_users_username'))
+    sa.UniqueConstraint('username', name=op.f('uq_admin_users_username')),
+    mysql_charset='utf8mb4',
+    mysql_collate='utf8mb4_unicode_ci'
     )
     op.create_table('audit_log',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -40,7 +42,9 @@ def upgrade() -> None:
     sa.Column('before', sa.JSON(), nullable=True),
     sa.Column('after', sa.JSON(), nullable=True),
     sa.Column('created_at', app.db.UTCDateTime(), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_log'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_log')),
+    mysql_charset='utf8mb4',
+    mysql_collate='utf8mb4_unicode_ci'
     )
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.create_index('ix_audit_log_target', ['target_type', 'target_id'], unique=False)
@@ -56,7 +60,9 @@ def upgrade() -> None:
     sa.Column('created_at', app.db.UTCDateTime(), nullable=False),
     sa.Column('expires_at', app.db.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_idempotency_records')),
-    sa.UniqueConstraint('scope', 'key', name=op.f('uq_idempotency_records_scope_key'))
+    sa.UniqueConstraint('scope', 'key', name=op.f('uq_idempotency_records_scope_key')),
+    mysql_charset='utf8mb4',
+    mysql_collate='utf8mb4_unicode_ci'
     )
     with op.batch_alter_table('idempotency_records', schema=None) as batch_op:
         batch_op.create_index('ix_idempotency_records_expires_at', ['expires_at'], unique=False)
@@ -69,7 +75,9 @@ def upgrade() -> None:
     sa.Column('finished_at', app.db.UTCDateTime(), nullable=True),
     sa.Column('outcome', sa.String(length=16), nullable=False),
     sa.Column('detail', sa.Text(), nullable=True),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_job_runs'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_job_runs')),
+    mysql_charset='utf8mb4',
+    mysql_collate='utf8mb4_unicode_ci'
     )
     with op.batch_alter_table('job_runs', schema=None) as batch_op:
         batch_op.create_index('ix_job_runs_job_id_started_at', ['job_id', 'started_at'], unique=False)
@@ -96,7 +104,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_members')),
     sa.UniqueConstraint('card_no', name=op.f('uq_members_card_no')),
     sa.UniqueConstraint('phone', name=op.f('uq_members_phone')),
-    sa.UniqueConstraint('unionid', name=op.f('uq_members_unionid'))
+    sa.UniqueConstraint('unionid', name=op.f('uq_members_unionid')),
+    mysql_charset='utf8mb4',
+    mysql_collate='utf8mb4_unicode_ci'
     )
     with op.batch_alter_table('members', schema=None) as batch_op:
         batch_op.create_index('ix_members_registered_at', ['registered_at'], unique=False)
@@ -109,7 +119,9 @@ def upgrade() -> None:
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('created_at', app.db.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_partners')),
-    sa.UniqueConstraint('app_key', name=op.f('uq_partners_app_key'))
+    sa.UniqueConstraint('app_key', name=op.f('uq_partners_app_key')),
+    mysql_charset='utf8mb4',
+    mysql_collate='utf8mb4_unicode_ci'
     )
     op.create_table('member_identities',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -122,7 +134,9 @@ def upgrade() -> None:
     sa.Column('last_seen_at', app.db.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_member_identities_member_id_members')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_member_identities')),
-    sa.UniqueConstraint('provider', 'app_id', 'external_id', name=op.f('uq_member_identities_provider_app_id_external_id'))
+    sa.UniqueConstraint('provider', 'app_id', 'external_id', name=op.f('uq_member_identities_provider_app_id_external_id')),
+    mysql_charset='utf8mb4',
+    mysql_collate='utf8mb4_unicode_ci'
     )
     with op.batch_alter_table('member_identities', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_member_identities_member_id'), ['member_id'], unique=False)
@@ -136,7 +150,9 @@ def upgrade() -> None:
     sa.Column('created_at', app.db.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['from_member_id'], ['members.id'], name=op.f('fk_member_merges_from_member_id_members')),
     sa.ForeignKeyConstraint(['into_member_id'], ['members.id'], name=op.f('fk_member_merges_into_member_id_members')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_member_merges'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_member_merges')),
+    mysql_charset='utf8mb4',
+    mysql_collate='utf8mb4_unicode_ci'
     )
     with op.batch_alter_table('member_merges', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_member_merges_from_member_id'), ['from_member_id'], unique=False)

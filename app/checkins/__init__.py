@@ -1,0 +1,1 @@
+"""Daily check-in: one per business day in the brand's time zone, with a streak bonus."""

@@ -1,0 +1,43 @@
+"""Order facts other contexts read (tier metrics) and the merge step for orders."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from app.orders.models import Order
+
+
+def spend_between(session: Session, member_id: int, start: datetime, end: datetime) -> int:
+    """Net spend (amount less refunds) of orders paid in [start, end)."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(Order.amount_cents - Order.refunded_cents), 0)).where(
+            Order.member_id == member_id, Order.paid_at >= start, Order.paid_at < end
+        )
+    )
+    return int(total or 0)
+
+
+def spend_by_member_between(
+    session: Session, start: datetime, end: datetime, member_ids: list[int] | None = None
+) -> dict[int, int]:
+    query = select(Order.member_id, func.sum(Order.amount_cents - Order.refunded_cents)).where(
+        Order.paid_at >= start, Order.paid_at < end
+    )
+    if member_ids is not None:
+        query = query.where(Order.member_id.in_(member_ids))
+    rows = session.execute(query.group_by(Order.member_id)).all()
+    return {int(member_id): int(total or 0) for member_id, total in rows}
+
+
+def move_orders(session: Session, loser_id: int, survivor_id: int) -> dict[str, Any]:
+    result: Any = session.execute(
+        update(Order)
+        .where(Order.member_id == loser_id)
+        .values(member_id=survivor_id)
+        .execution_options(synchronize_session=False)
+    )
+    return {"orders": int(result.rowcount or 0)}

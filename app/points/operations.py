@@ -1,0 +1,381 @@
+"""Changes to a member's points, inside the caller's transaction (flush, never commit).
+
+Every change locks the member's account row first, so concurrent spends, earnings and
+refunds of one member queue up and the balance, the lots and the ledger always agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app import clock
+from app.errors import IdempotencyMismatch, InsufficientPoints, ValidationFailed
+from app.points import rules
+from app.points.models import PointsAccount, PointsEntry, PointsLot
+from app.settings.operations import read_document
+
+RULES_KEY = "points_rules"
+
+
+def points_rules(session: Session) -> dict[str, Any]:
+    return read_document(session, RULES_KEY, rules.DEFAULT_RULES)
+
+
+def lock_account(session: Session, member_id: int) -> PointsAccount:
+    """The member's account row, locked until the transaction ends (created on first use)."""
+    account = _select_for_update(session, member_id)
+    if account is not None:
+        return account
+    try:
+        with session.begin_nested():
+            session.add(PointsAccount(member_id=member_id, balance=0, debt=0))
+    except IntegrityError:  # created by a concurrent transaction: lock that one
+        pass
+    account = _select_for_update(session, member_id)
+    if account is None:
+        raise RuntimeError(f"points account of member {member_id} vanished")
+    return account
+
+
+def _select_for_update(session: Session, member_id: int) -> PointsAccount | None:
+    return session.scalars(
+        select(PointsAccount)
+        .where(PointsAccount.member_id == member_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+
+
+def entry_by_key(session: Session, key: str) -> PointsEntry | None:
+    return session.scalars(select(PointsEntry).where(PointsEntry.idempotency_key == key)).first()
+
+
+def _write_entry(
+    session: Session,
+    account: PointsAccount,
+    *,
+    delta: int,
+    kind: str,
+    reason: str,
+    order_id: int | None = None,
+    idempotency_key: str | None = None,
+) -> PointsEntry:
+    account.balance += delta
+    if account.balance < 0:
+        raise AssertionError("a points balance may never go negative")
+    entry = PointsEntry(
+        member_id=account.member_id,
+        delta=delta,
+        kind=kind,
+        reason=reason[:255],
+        balance_after=account.balance,
+        order_id=order_id,
+        idempotency_key=idempotency_key,
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+@dataclass(frozen=True)
+class EarnResult:
+    entries: list[PointsEntry]
+    credited: int  # what reached the balance after any debt was settled
+    settled_debt: int
+
+
+def earn(
+    session: Session,
+    *,
+    member_id: int,
+    points: int,
+    reason: str,
+    kind: str = "earn",
+    order_id: int | None = None,
+    idempotency_key: str | None = None,
+    expires_at: datetime | None = None,
+) -> EarnResult:
+    """Credit points as a new lot; an outstanding debt is settled first, as its own entry."""
+    if points <= 0:
+        raise ValidationFailed("points to earn must be positive", field="points")
+    account = lock_account(session, member_id)
+    now = clock.now()
+    if expires_at is None:
+        expires_at = rules.expiry_for(now, points_rules(session)["expiry"], clock.business_tz())
+    entry = _write_entry(
+        session,
+        account,
+        delta=points,
+        kind=kind,
+        reason=reason,
+        order_id=order_id,
+        idempotency_key=idempotency_key,
+    )
+    lot = PointsLot(
+        member_id=member_id,
+        entry_id=entry.id,
+        order_id=order_id,
+        points=points,
+        remaining=points,
+        earned_at=now,
+        expires_at=expires_at,
+    )
+    session.add(lot)
+    session.flush()
+    entries = [entry]
+    settled = min(account.debt, points)
+    if settled:
+        lot.remaining -= settled
+        account.debt -= settled
+        entries.append(
+            _write_entry(
+                session,
+                account,
+                delta=-settled,
+                kind="reverse",
+                reason="settles points owed by an earlier refund",
+                order_id=order_id,
+            )
+        )
+    return EarnResult(entries, points - settled, settled)
+
+
+def grant_signup_bonus(session: Session, member_id: int) -> int:
+    """The sign-up bonus of the points rules, once per member."""
+    bonus = int(points_rules(session).get("signup_bonus", 0))
+    key = f"signup:{member_id}"
+    if bonus <= 0 or entry_by_key(session, key) is not None:
+        return 0
+    earn(session, member_id=member_id, points=bonus, reason="sign-up bonus", idempotency_key=key)
+    return bonus
+
+
+def _open_lots(session: Session, member_id: int, order_id: int | None = None) -> list[PointsLot]:
+    query = select(PointsLot).where(
+        PointsLot.member_id == member_id,
+        PointsLot.remaining > 0,
+        PointsLot.expires_at > clock.now(),
+    )
+    if order_id is not None:
+        query = query.where(PointsLot.order_id == order_id)
+    return list(session.scalars(query.order_by(PointsLot.expires_at, PointsLot.id)))
+
+
+def _consume(session: Session, lots: list[PointsLot], points: int) -> int:
+    by_id = {lot.id: lot for lot in lots}
+    taken, shortfall = rules.take_from_lots(
+        [rules.LotView(lot.id, lot.remaining) for lot in lots], points
+    )
+    for lot_id, amount in taken:
+        by_id[lot_id].remaining -= amount
+    session.flush()
+    return shortfall
+
+
+def spend(
+    session: Session,
+    *,
+    member_id: int,
+    points: int,
+    reason: str,
+    kind: str = "spend",
+    idempotency_key: str | None = None,
+) -> PointsEntry:
+    """Take points from the lots that expire first; InsufficientPoints when short.
+
+    With an ``idempotency_key`` already used, answers that first entry and changes nothing.
+    """
+    if points <= 0:
+        raise ValidationFailed("points to spend must be positive", field="points")
+    account = lock_account(session, member_id)
+    if idempotency_key is not None:
+        earlier = entry_by_key(session, idempotency_key)
+        if earlier is not None:
+            if earlier.member_id != member_id or earlier.delta != -points:
+                raise IdempotencyMismatch("This external_id was used for another redemption.")
+            return earlier
+    _expire_locked(session, account, clock.now())
+    if account.balance < points:
+        raise InsufficientPoints(balance=account.balance, requested=points)
+    shortfall = _consume(session, _open_lots(session, member_id), points)
+    if shortfall:
+        raise AssertionError("open lots disagree with the balance")
+    return _write_entry(
+        session,
+        account,
+        delta=-points,
+        kind=kind,
+        reason=reason,
+        idempotency_key=idempotency_key,
+    )
+
+
+@dataclass(frozen=True)
+class ReverseResult:
+    entry: PointsEntry | None
+    reversed_points: int  # taken from the balance
+    debt_added: int  # could not be taken: already spent
+
+
+def reverse(
+    session: Session, *, member_id: int, points: int, reason: str, order_id: int | None = None
+) -> ReverseResult:
+    """Take back points (a refund): first from the order's own lot, then from the others;
+    what the member already spent becomes a debt instead of a negative balance."""
+    if points <= 0:
+        return ReverseResult(None, 0, 0)
+    account = lock_account(session, member_id)
+    _expire_locked(session, account, clock.now())
+    takeable = min(points, account.balance)
+    if takeable:
+        own = _open_lots(session, member_id, order_id) if order_id is not None else []
+        left = _consume(session, own, takeable)
+        left = _consume(session, _open_lots(session, member_id), left) if left else 0
+        if left:
+            raise AssertionError("open lots disagree with the balance")
+    debt = points - takeable
+    account.debt += debt
+    entry = None
+    if takeable:
+        entry = _write_entry(
+            session, account, delta=-takeable, kind="reverse", reason=reason, order_id=order_id
+        )
+    return ReverseResult(entry, takeable, debt)
+
+
+def adjust(session: Session, *, member_id: int, delta: int, reason: str) -> PointsEntry:
+    """An operator's correction: a positive one is a new lot, a negative one a spend."""
+    if delta == 0:
+        raise ValidationFailed("delta must not be zero", field="delta")
+    if delta > 0:
+        result = earn(session, member_id=member_id, points=delta, reason=reason, kind="adjust")
+        return result.entries[0]
+    return spend(session, member_id=member_id, points=-delta, reason=reason, kind="adjust")
+
+
+def expire_due(session: Session, *, member_id: int, now: datetime) -> PointsEntry | None:
+    """Remove what is left of the member's lots that have expired by ``now``."""
+    return _expire_locked(session, lock_account(session, member_id), now)
+
+
+def _expire_locked(session: Session, account: PointsAccount, now: datetime) -> PointsEntry | None:
+    member_id = account.member_id
+    lots = list(
+        session.scalars(
+            select(PointsLot).where(
+                PointsLot.member_id == member_id,
+                PointsLot.remaining > 0,
+                PointsLot.expires_at <= now,
+            )
+        )
+    )
+    total = sum(lot.remaining for lot in lots)
+    if total == 0:
+        return None
+    for lot in lots:
+        lot.remaining = 0
+    return _write_entry(session, account, delta=-total, kind="expire", reason="points expired")
+
+
+def members_with_expired_lots(
+    session: Session, *, now: datetime, after_member_id: int, limit: int
+) -> list[int]:
+    return list(
+        session.scalars(
+            select(PointsLot.member_id)
+            .where(
+                PointsLot.remaining > 0,
+                PointsLot.expires_at <= now,
+                PointsLot.member_id > after_member_id,
+            )
+            .group_by(PointsLot.member_id)
+            .order_by(PointsLot.member_id)
+            .limit(limit)
+        )
+    )
+
+
+def balance_of(session: Session, member_id: int) -> int:
+    """What the member can spend now: lots past their expiry no longer count, even before
+    the expiry job has written them off."""
+    account = session.get(PointsAccount, member_id)
+    if account is None:
+        return 0
+    overdue = session.scalar(
+        select(func.coalesce(func.sum(PointsLot.remaining), 0)).where(
+            PointsLot.member_id == member_id,
+            PointsLot.remaining > 0,
+            PointsLot.expires_at <= clock.now(),
+        )
+    )
+    return account.balance - int(overdue or 0)
+
+
+def expiring_soonest(session: Session, member_id: int, limit: int = 3) -> list[dict[str, Any]]:
+    """The next expiry instants with the points that go then."""
+    rows = session.execute(
+        select(PointsLot.expires_at, func.sum(PointsLot.remaining))
+        .where(
+            PointsLot.member_id == member_id,
+            PointsLot.remaining > 0,
+            PointsLot.expires_at > clock.now(),
+        )
+        .group_by(PointsLot.expires_at)
+        .order_by(PointsLot.expires_at)
+        .limit(limit)
+    ).all()
+    return [{"points": int(points), "expires_at": expires_at} for expires_at, points in rows]
+
+
+def earned_between(session: Session, member_id: int, start: datetime, end: datetime) -> int:
+    total = session.scalar(
+        select(func.coalesce(func.sum(PointsEntry.delta), 0)).where(
+            PointsEntry.member_id == member_id,
+            PointsEntry.kind == "earn",
+            PointsEntry.created_at >= start,
+            PointsEntry.created_at < end,
+        )
+    )
+    return int(total or 0)
+
+
+def earned_by_member_between(
+    session: Session, start: datetime, end: datetime, member_ids: list[int] | None = None
+) -> dict[int, int]:
+    query = select(PointsEntry.member_id, func.sum(PointsEntry.delta)).where(
+        PointsEntry.kind == "earn", PointsEntry.created_at >= start, PointsEntry.created_at < end
+    )
+    if member_ids is not None:
+        query = query.where(PointsEntry.member_id.in_(member_ids))
+    rows = session.execute(query.group_by(PointsEntry.member_id)).all()
+    return {int(member_id): int(total or 0) for member_id, total in rows}
+
+
+def move_points(session: Session, loser_id: int, survivor_id: int) -> dict[str, Any]:
+    """Merge step: the loser's open lots and debt move to the survivor, each side's ledger
+    records the transfer, so both still sum to their balances."""
+    first, second = sorted((loser_id, survivor_id))
+    accounts = {first: lock_account(session, first), second: lock_account(session, second)}
+    loser, survivor = accounts[loser_id], accounts[survivor_id]
+    moved = loser.balance
+    session.execute(
+        update(PointsLot)
+        .where(PointsLot.member_id == loser_id, PointsLot.remaining > 0)
+        .values(member_id=survivor_id)
+        .execution_options(synchronize_session=False)
+    )
+    if moved:
+        reason = f"merged into member {survivor_id}"
+        _write_entry(session, loser, delta=-moved, kind="adjust", reason=reason)
+        reason = f"merged from member {loser_id}"
+        _write_entry(session, survivor, delta=moved, kind="adjust", reason=reason)
+    survivor.debt += loser.debt
+    debt, loser.debt = loser.debt, 0
+    session.flush()
+    return {"points": moved, "points_debt": debt}

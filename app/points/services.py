@@ -1,0 +1,165 @@
+"""Points use cases: the rules document, operator adjustments, the ledger, and the
+expiry and reminder jobs (a transaction per batch, safe to rerun)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from app import clock
+from app.admins.operations import Actor, record_change
+from app.errors import NotFound
+from app.members import operations as members
+from app.points import operations as points
+from app.points.models import ExpiryReminder, PointsEntry, PointsLot
+from app.settings.operations import replace_document
+from app.uow import UnitOfWork
+
+BATCH_SIZE = 500
+
+
+def get_points_rules(*, uow: UnitOfWork) -> dict[str, Any]:
+    with uow:
+        return points.points_rules(uow.session)
+
+
+def put_points_rules(*, uow: UnitOfWork, actor: Actor, rules: dict[str, Any]) -> dict[str, Any]:
+    with uow:
+        before = points.points_rules(uow.session)
+        replace_document(uow.session, points.RULES_KEY, rules)
+        record_change(
+            uow.session,
+            actor=actor,
+            action="points_rules.update",
+            target_type="settings",
+            target_id=points.RULES_KEY,
+            before=before,
+            after=rules,
+        )
+        uow.commit()
+        return rules
+
+
+def adjust_points(
+    *, uow: UnitOfWork, actor: Actor, member_id: int, delta: int, reason: str
+) -> PointsEntry:
+    """An operator's correction, with a mandatory reason; audited."""
+    with uow:
+        member = members.get_active(uow.session, member_id)
+        if member is None:
+            raise NotFound("No such member.")
+        before = points.balance_of(uow.session, member.id)
+        entry = points.adjust(
+            uow.session, member_id=member.id, delta=delta, reason=f"{reason} (by {actor.name})"
+        )
+        record_change(
+            uow.session,
+            actor=actor,
+            action="points.adjust",
+            target_type="member",
+            target_id=member.id,
+            before={"balance": before},
+            after={"balance": entry.balance_after, "delta": delta, "reason": reason},
+        )
+        uow.commit()
+        return entry
+
+
+def list_ledger(
+    *, uow: UnitOfWork, member_id: int, before_id: int | None, limit: int
+) -> list[PointsEntry]:
+    """The member's entries, newest first."""
+    with uow:
+        member = members.get_active(uow.session, member_id)
+        if member is None:
+            raise NotFound("No such member.")
+        query = (
+            select(PointsEntry)
+            .where(PointsEntry.member_id == member.id)
+            .order_by(PointsEntry.id.desc())
+            .limit(limit)
+        )
+        if before_id is not None:
+            query = query.where(PointsEntry.id < before_id)
+        return list(uow.session.scalars(query))
+
+
+def expire_points(*, uow: UnitOfWork, batch_size: int = BATCH_SIZE) -> dict[str, int]:
+    """Write off what is left of every lot past its expiry; one transaction per batch of
+    members. Rerunning finds nothing more to do."""
+    now = clock.now()
+    after, members_done, expired = 0, 0, 0
+    while True:
+        with uow:
+            batch = points.members_with_expired_lots(
+                uow.session, now=now, after_member_id=after, limit=batch_size
+            )
+            if not batch:
+                return {"members": members_done, "points": expired}
+            for member_id in batch:
+                entry = points.expire_due(uow.session, member_id=member_id, now=now)
+                expired += -entry.delta if entry else 0
+            uow.commit()
+        members_done += len(batch)
+        after = batch[-1]
+
+
+def remind_expiring(*, uow: UnitOfWork, batch_size: int = BATCH_SIZE) -> dict[str, int]:
+    """Record, once per member and expiry instant, points that expire within
+    ``reminder_days_before``; the messaging capability sends them. Batches of members."""
+    now = clock.now()
+    recorded, after = 0, 0
+    while True:
+        with uow:
+            days = int(points.points_rules(uow.session)["reminder_days_before"])
+            due = (
+                PointsLot.remaining > 0,
+                PointsLot.expires_at > now,
+                PointsLot.expires_at <= now + timedelta(days=days),
+            )
+            batch = list(
+                uow.session.scalars(
+                    select(PointsLot.member_id)
+                    .where(*due, PointsLot.member_id > after)
+                    .group_by(PointsLot.member_id)
+                    .order_by(PointsLot.member_id)
+                    .limit(batch_size)
+                )
+            )
+            if not batch:
+                return {"recorded": recorded}
+            rows = uow.session.execute(
+                select(PointsLot.member_id, PointsLot.expires_at, func.sum(PointsLot.remaining))
+                .where(*due, PointsLot.member_id.in_(batch))
+                .group_by(PointsLot.member_id, PointsLot.expires_at)
+            ).all()
+            recorded += _record_reminders(uow, rows)
+            uow.commit()
+        after = batch[-1]
+
+
+def _record_reminders(uow: UnitOfWork, rows: list[Any]) -> int:
+    existing = {
+        (m, e.replace(microsecond=0))
+        for m, e in uow.session.execute(
+            select(ExpiryReminder.member_id, ExpiryReminder.expires_at).where(
+                ExpiryReminder.member_id.in_({row[0] for row in rows})
+            )
+        ).all()
+    }
+    added = 0
+    for member_id, expires_at, total in rows:
+        if (member_id, expires_at.replace(microsecond=0)) in existing:
+            continue
+        try:
+            with uow.session.begin_nested():
+                uow.session.add(
+                    ExpiryReminder(member_id=member_id, expires_at=expires_at, points=int(total))
+                )
+            added += 1
+        except IntegrityError:  # a concurrent run recorded it
+            continue
+    return added

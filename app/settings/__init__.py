@@ -1,0 +1,1 @@
+"""Single configuration documents operators edit: points rules, tier policy."""

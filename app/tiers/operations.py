@@ -1,0 +1,158 @@
+"""Tier steps other contexts call inside their transaction: the tier an order earns,
+the multiplier it brings, what the card shows, and the merge step."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app import clock
+from app.orders import operations as orders
+from app.points import operations as points
+from app.settings.operations import read_document
+from app.tiers import rules
+from app.tiers.models import MemberTier, Tier, TierChange
+
+POLICY_KEY = "tier_policy"
+
+
+def tier_policy(session: Session) -> dict[str, Any]:
+    return read_document(session, POLICY_KEY, rules.DEFAULT_POLICY)
+
+
+def load_tiers(session: Session) -> list[rules.TierRef]:
+    rows = session.scalars(select(Tier).order_by(Tier.rank))
+    return [rules.TierRef(t.code, t.name, t.rank, t.threshold, dict(t.benefits)) for t in rows]
+
+
+def tier_view(tier: rules.TierRef | None) -> dict[str, Any] | None:
+    if tier is None:
+        return None
+    return {"code": tier.code, "name": tier.name, "benefits": tier.benefits}
+
+
+@dataclass(frozen=True)
+class Standing:
+    tier: rules.TierRef | None
+    retain_until: datetime | None
+
+
+def standing(session: Session, member_id: int, tiers: list[rules.TierRef]) -> Standing:
+    """The member's tier: their recorded one, or the base tier (threshold 0) if none."""
+    row = session.get(MemberTier, member_id)
+    if row is None:
+        return Standing(rules.tier_for_value(tiers, 0), None)
+    by_code = {tier.code: tier for tier in tiers}
+    return Standing(by_code.get(row.tier_code or ""), row.retain_until)
+
+
+def metric_values(
+    session: Session, policy: dict[str, Any], now: datetime, member_ids: list[int] | None
+) -> dict[int, int]:
+    start, end = rules.window_bounds(policy["window"], now, clock.business_tz())
+    if policy["metric"] == "points_earned":
+        return points.earned_by_member_between(session, start, end, member_ids)
+    return orders.spend_by_member_between(session, start, end, member_ids)
+
+
+def metric_value(session: Session, member_id: int, policy: dict[str, Any], now: datetime) -> int:
+    return metric_values(session, policy, now, [member_id]).get(member_id, 0)
+
+
+def multiplier_pct(session: Session, member_id: int) -> int:
+    tier = standing(session, member_id, load_tiers(session)).tier
+    return int(tier.benefits.get("points_multiplier_pct", 100)) if tier else 100
+
+
+def change_tier(
+    session: Session,
+    *,
+    member_id: int,
+    before: Standing,
+    to: rules.TierRef | None,
+    value: int,
+    reason: str,
+    now: datetime,
+    retention_days: int,
+) -> None:
+    row = session.get(MemberTier, member_id)
+    if row is None:
+        row = MemberTier(member_id=member_id)
+        session.add(row)
+    row.tier_code = to.code if to else None
+    row.achieved_at = now
+    row.retain_until = now + timedelta(days=retention_days)
+    session.add(
+        TierChange(
+            member_id=member_id,
+            from_code=before.tier.code if before.tier else None,
+            to_code=to.code if to else None,
+            reason=reason,
+            metric_value=value,
+        )
+    )
+    session.flush()
+
+
+def upgrade_after_order(session: Session, *, member_id: int, order_id: int) -> rules.TierRef | None:
+    """Lift the member at once if the order carried them over a threshold; never lower."""
+    tiers = load_tiers(session)
+    before = standing(session, member_id, tiers)
+    if not tiers:
+        return before.tier
+    policy = tier_policy(session)
+    now = clock.now()
+    value = metric_value(session, member_id, policy, now)
+    target = rules.upgrade_to(tiers, before.tier, value)
+    if target is None:
+        return before.tier
+    change_tier(
+        session,
+        member_id=member_id,
+        before=before,
+        to=target,
+        value=value,
+        reason=f"order {order_id}",
+        now=now,
+        retention_days=int(policy["retention_days"]),
+    )
+    return target
+
+
+def card_tier(session: Session, member_id: int) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """The card's ``tier`` and ``growth`` blocks."""
+    tiers = load_tiers(session)
+    policy = tier_policy(session)
+    current = standing(session, member_id, tiers).tier
+    value = metric_value(session, member_id, policy, clock.now())
+    return tier_view(current), {"metric": policy["metric"], **rules.growth(tiers, current, value)}
+
+
+def move_tier(session: Session, loser_id: int, survivor_id: int) -> dict[str, Any]:
+    """Merge step: the survivor keeps the higher of the two tiers."""
+    tiers = load_tiers(session)
+    loser, survivor = standing(session, loser_id, tiers), standing(session, survivor_id, tiers)
+    loser_rank = loser.tier.rank if loser.tier else -1
+    survivor_rank = survivor.tier.rank if survivor.tier else -1
+    if loser_rank <= survivor_rank:
+        return {}
+    row = session.get(MemberTier, survivor_id) or MemberTier(member_id=survivor_id)
+    session.add(row)
+    row.tier_code = loser.tier.code if loser.tier else None
+    row.retain_until = loser.retain_until
+    row.achieved_at = clock.now()
+    session.add(
+        TierChange(
+            member_id=survivor_id,
+            from_code=survivor.tier.code if survivor.tier else None,
+            to_code=row.tier_code,
+            reason=f"merged from member {loser_id}",
+            metric_value=0,
+        )
+    )
+    session.flush()
+    return {"tier": row.tier_code}

@@ -1,0 +1,91 @@
+"""Pure tier logic: windows, which tier a value earns, and what assessment decides.
+
+Upgrades (at an order) and assessments (the job, and the simulation) share ``assess``,
+so a simulation answers exactly what the next assessment would do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+DEFAULT_POLICY: dict[str, Any] = {
+    "metric": "spend_cents",
+    "window": {"kind": "rolling_days", "days": 365},
+    "retention_days": 365,
+}
+
+
+@dataclass(frozen=True)
+class TierRef:
+    code: str
+    name: str
+    rank: int
+    threshold: int
+    benefits: dict[str, Any]
+
+
+def window_bounds(window: dict[str, Any], now: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """[start, end) of the assessment window that contains ``now``."""
+    if window.get("kind") == "calendar_year":
+        year = now.astimezone(tz).year
+        return datetime(year, 1, 1, tzinfo=tz), datetime(year + 1, 1, 1, tzinfo=tz)
+    days = int(window.get("days", 365))
+    return now - timedelta(days=days), now + timedelta(microseconds=1)
+
+
+def ladder(tiers: Sequence[TierRef]) -> list[TierRef]:
+    return sorted(tiers, key=lambda tier: tier.rank)
+
+
+def tier_for_value(tiers: Sequence[TierRef], value: int) -> TierRef | None:
+    """The highest-ranked tier whose threshold the value reaches."""
+    earned = [tier for tier in ladder(tiers) if tier.threshold <= value]
+    return earned[-1] if earned else None
+
+
+def _rank(tier: TierRef | None) -> int:
+    return tier.rank if tier is not None else -(2**31)
+
+
+def upgrade_to(tiers: Sequence[TierRef], current: TierRef | None, value: int) -> TierRef | None:
+    """The tier an order lifts the member to, or None when it does not lift them."""
+    qualified = tier_for_value(tiers, value)
+    return qualified if _rank(qualified) > _rank(current) else None
+
+
+def assess(
+    tiers: Sequence[TierRef],
+    current: TierRef | None,
+    value: int,
+    retain_until: datetime | None,
+    now: datetime,
+) -> TierRef | None:
+    """The tier a member holds after assessment: up at once; down only once retention ran out."""
+    qualified = tier_for_value(tiers, value)
+    if _rank(qualified) >= _rank(current):
+        return qualified
+    if retain_until is not None and now < retain_until:
+        return current
+    return qualified
+
+
+def growth(tiers: Sequence[TierRef], current: TierRef | None, value: int) -> dict[str, Any]:
+    """Progress to the next tier above the current one."""
+    above = [tier for tier in ladder(tiers) if tier.rank > _rank(current)]
+    nxt = above[0] if above else None
+    return {
+        "value": value,
+        "next_tier": None if nxt is None else {"code": nxt.code, "name": nxt.name},
+        "needed": 0 if nxt is None else max(0, nxt.threshold - value),
+    }
+
+
+def with_thresholds(tiers: Sequence[TierRef], thresholds: dict[str, int]) -> list[TierRef]:
+    return [
+        TierRef(t.code, t.name, t.rank, thresholds.get(t.code, t.threshold), t.benefits)
+        for t in tiers
+    ]

@@ -1,0 +1,38 @@
+"""Request schemas the open-API endpoints share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from app.orders.services import MemberRef
+from app.web.schemas import CleanString
+
+CHANNEL = validate.Regexp(r"^[a-z][a-z0-9_]{0,15}$", error="a lowercase channel code: pos, tmall")
+EXTERNAL_ID = validate.Length(min=1, max=64)
+REFERENCE_KINDS = ("card_no", "phone", "unionid", "qr_payload", "channel_member_id")
+
+
+class MemberRefIn(Schema):
+    """Exactly one way to name the member."""
+
+    card_no = fields.String(validate=validate.Length(min=1, max=32))
+    phone = fields.String(validate=validate.Regexp(r"^\+?[0-9]{5,20}$"))
+    unionid = fields.String(validate=validate.Length(min=1, max=64))
+    qr_payload = fields.String(validate=validate.Length(min=1, max=128))
+    channel_member_id = fields.String(validate=validate.Length(min=1, max=128))
+
+    @validates_schema
+    def _exactly_one(self, data: dict[str, Any], **_: Any) -> None:
+        if len(data) != 1:
+            raise ValidationError(f"Give exactly one of {', '.join(REFERENCE_KINDS)}.")
+
+
+def member_ref(data: dict[str, Any]) -> MemberRef:
+    ((kind, value),) = data.items()
+    return MemberRef(kind=kind, value=value)
+
+
+def external_id_field(**kwargs: Any) -> fields.String:
+    return CleanString(validate=EXTERNAL_ID, **kwargs)

@@ -1,0 +1,326 @@
+"""The admin API: accounts from the CLI, log-in, roles, member search and detail,
+pagination, and the audit log."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from sqlalchemy import select
+
+from app.admins.models import AdminUser
+from app.members.models import Member
+from tests.api.conftest import ADMIN_PASSWORD, assert_envelope
+from tests.factories import MemberFactory
+from tests.helpers import PartnerKeys, bearer, open_get
+
+MEMBERS = "/admin/v1/members"
+AUDIT = "/admin/v1/audit-log"
+
+
+def cli(app, *args: str):
+    # `flask` (FlaskGroup) pushes an app context for every command; the test runner
+    # invokes app.cli directly, so push it here as the real CLI would.
+    with app.app_context():
+        return app.test_cli_runner().invoke(args=list(args))
+
+
+def admin_login(client, username: str, password: str):
+    return client.post("/admin/v1/auth/login", json={"username": username, "password": password})
+
+
+@pytest.fixture
+def admin(admin_token):
+    return bearer(admin_token("admin"))
+
+
+class TestAccounts:
+    def test_the_cli_creates_an_admin_who_can_log_in(self, app, client):
+        result = cli(
+            app, "admins", "create", "--username", "ops-lead", "--password", ADMIN_PASSWORD,
+            "--role", "operator",
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        made = json.loads(result.output)
+        assert made["username"] == "ops-lead"
+        assert made["role"] == "operator"
+        assert ADMIN_PASSWORD not in result.output
+        answer = admin_login(client, "ops-lead", ADMIN_PASSWORD)
+        assert answer.status_code == 200
+        body = answer.get_json()
+        assert body["role"] == "operator"
+        who = client.get("/admin/v1/auth/me", headers=bearer(body["token"])).get_json()
+        assert who == {"id": made["id"], "username": "ops-lead", "role": "operator"}
+
+    @pytest.mark.parametrize(
+        "args",
+        [
+            ["--password", "short", "--role", "admin"],
+            ["--password", ADMIN_PASSWORD, "--role", "root"],
+            ["--role", "admin"],
+        ],
+        ids=["short-password", "unknown-role", "no-password"],
+    )
+    def test_the_cli_refuses_bad_accounts(self, app, session, args):
+        result = cli(app, "admins", "create", "--username", "bad", *args)
+        assert result.exit_code != 0
+        assert session.scalars(select(AdminUser).where(AdminUser.username == "bad")).all() == []
+
+    def test_the_cli_refuses_a_taken_username(self, app):
+        args = ["admins", "create", "--username", "twin", "--password", ADMIN_PASSWORD]
+        assert cli(app, *args, "--role", "admin").exit_code == 0
+        again = cli(app, *args, "--role", "analyst")
+        assert again.exit_code != 0
+        assert "conflict" in again.output
+
+    def test_a_wrong_password_is_401(self, app, client):
+        cli(
+            app,
+            "admins",
+            "create",
+            "--username",
+            "pw",
+            "--password",
+            ADMIN_PASSWORD,
+            "--role",
+            "admin",
+        )
+        wrong = assert_envelope(
+            admin_login(client, "pw", ADMIN_PASSWORD + "!"), 401, "unauthorized"
+        )
+        unknown = assert_envelope(
+            admin_login(client, "nobody", ADMIN_PASSWORD), 401, "unauthorized"
+        )
+        assert wrong["message"] == unknown["message"]  # no hint which one was wrong
+
+    def test_a_login_body_is_checked(self, client):
+        assert_envelope(
+            client.post("/admin/v1/auth/login", json={"username": "x"}), 422, "validation_error"
+        )
+
+
+class TestRoles:
+    @pytest.mark.parametrize(
+        ("role", "members", "audit"),
+        [
+            ("admin", 200, 200),
+            ("operator", 200, 403),
+            ("analyst", 200, 403),
+            ("staff", 403, 403),
+        ],
+    )
+    def test_who_may_read_what(self, client, admin_token, role, members, audit):
+        headers = bearer(admin_token(role))
+        for path, status in ((MEMBERS, members), (AUDIT, audit)):
+            answer = client.get(path, headers=headers)
+            if status == 403:
+                assert_envelope(answer, 403, "forbidden")
+            else:
+                assert answer.status_code == 200, answer.get_json()
+
+    @pytest.mark.parametrize("path", [MEMBERS, AUDIT, "/admin/v1/members/1", "/admin/v1/auth/me"])
+    def test_no_or_a_foreign_token_is_401(self, client, login, path):
+        member_token = login("o-admin-probe")["token"]
+        assert_envelope(client.get(path), 401, "unauthorized")
+        assert_envelope(client.get(path, headers=bearer(member_token)), 401, "unauthorized")
+
+
+class TestMembers:
+    def test_find_by_card_no_and_by_phone(self, client, admin, login, bind_phone):
+        target = login("o-admin-target")
+        login("o-admin-bystander")
+        bind_phone(target["token"], "13812348888")
+        for query in (f"card_no={target['member']['card_no']}", "phone=13812348888"):
+            answer = client.get(f"{MEMBERS}?{query}", headers=admin)
+            assert answer.status_code == 200, answer.get_json()
+            page = answer.get_json()
+            assert [m["id"] for m in page["items"]] == [target["member"]["id"]]
+            assert page["items"][0]["phone_masked"] == "138****8888"
+            assert page["next_cursor"] is None
+
+    @pytest.mark.parametrize("query", ["card_no=100000000000", "phone=13000000000"])
+    def test_nothing_found_is_an_empty_page(self, client, admin, query):
+        assert client.get(f"{MEMBERS}?{query}", headers=admin).get_json() == {
+            "items": [],
+            "next_cursor": None,
+        }
+
+    def test_limit_and_cursor_walk_every_member_once(self, client, admin, session):
+        MemberFactory.create_batch(5)
+        MemberFactory(status="merged")
+        expected = list(
+            session.scalars(
+                select(Member.id).where(Member.status == "active").order_by(Member.id.desc())
+            )
+        )
+        assert len(expected) >= 5
+        seen: list[int] = []
+        url = f"{MEMBERS}?limit=2"
+        pages = 0
+        while True:
+            page = client.get(url, headers=admin).get_json()
+            pages += 1
+            assert len(page["items"]) <= 2
+            seen += [m["id"] for m in page["items"]]
+            if page["next_cursor"] is None:
+                break
+            assert page["items"], "a next cursor after an empty page"
+            url = f"{MEMBERS}?limit=2&cursor={page['next_cursor']}"
+            assert pages < 100
+        assert seen == expected  # newest first, none twice, none missed
+        assert pages == (len(expected) + 1) // 2
+
+    def test_a_full_last_page_has_no_next_cursor(self, client, admin, session):
+        MemberFactory.create_batch(4)
+        total = len(session.scalars(select(Member.id).where(Member.status == "active")).all())
+        page = client.get(f"{MEMBERS}?limit={total}", headers=admin).get_json()
+        assert len(page["items"]) == total
+        assert page["next_cursor"] is None
+
+    def test_the_default_page_is_twenty(self, client, admin):
+        MemberFactory.create_batch(21)
+        page = client.get(MEMBERS, headers=admin).get_json()
+        assert len(page["items"]) == 20
+        assert page["next_cursor"] is not None
+
+    @pytest.mark.parametrize(
+        "query",
+        [
+            "limit=0",
+            "limit=101",
+            "limit=-1",
+            "limit=two",
+            "limit=",
+            "limit=%C2%B2",  # a superscript two: a digit to str.isdigit, not to int()
+            "cursor=!!!",
+            "cursor=" + base64.urlsafe_b64encode(b"v2:10").decode(),
+            "cursor=" + base64.urlsafe_b64encode(b"v1:abc").decode(),
+            "cursor=" + base64.urlsafe_b64encode(b"v1:" + b"9" * 30).decode(),
+            "cursor=" + base64.urlsafe_b64encode(b"\xff\xfe").decode(),
+        ],
+    )
+    def test_bad_paging_arguments_are_422(self, client, admin, query):
+        error = assert_envelope(
+            client.get(f"{MEMBERS}?{query}", headers=admin), 422, "validation_error"
+        )
+        assert error["details"]["field"] in ("limit", "cursor")
+
+    def test_the_limits_themselves_are_fine(self, client, admin):
+        for limit in (1, 100):
+            assert client.get(f"{MEMBERS}?limit={limit}", headers=admin).status_code == 200
+
+    def test_an_unknown_filter_is_422(self, client, admin):
+        error = assert_envelope(
+            client.get(f"{MEMBERS}?tier=gold", headers=admin), 422, "validation_error"
+        )
+        assert "tier" in error["details"]["fields"]
+
+    def test_detail_shows_identities_and_merges(self, client, admin, login, bind_phone):
+        holder = login("o-detail-holder", unionid="u-detail")
+        loser = login("o-detail-loser")
+        bind_phone(holder["token"], "13812347777")
+        bind_phone(loser["token"], "13812347777")
+
+        answer = client.get(f"{MEMBERS}/{holder['member']['id']}", headers=admin)
+        assert answer.status_code == 200, answer.get_json()
+        detail = answer.get_json()
+        assert detail["member"]["id"] == holder["member"]["id"]
+        assert detail["member"]["status"] == "active"
+        assert sorted(i["external_id"] for i in detail["identities"]) == [
+            "o-detail-holder",
+            "o-detail-loser",
+        ]
+        assert {i["provider"] for i in detail["identities"]} == {"wechat_mp"}
+        assert "session_key" not in json.dumps(detail)
+        [merge] = detail["merges"]
+        assert merge["from_member_id"] == loser["member"]["id"]
+        assert merge["into_member_id"] == holder["member"]["id"]
+        assert merge["reason"] == "phone"
+        assert merge["moved"]["identities"] == 1
+
+        gone = client.get(f"{MEMBERS}/{loser['member']['id']}", headers=admin).get_json()
+        assert gone["member"]["status"] == "merged"
+        assert gone["member"]["merged_into_id"] == holder["member"]["id"]
+        assert gone["identities"] == []
+        assert [m["into_member_id"] for m in gone["merges"]] == [holder["member"]["id"]]
+
+    def test_merged_members_are_not_listed(self, client, admin, login, bind_phone):
+        holder, loser = login("o-list-holder"), login("o-list-loser")
+        bind_phone(holder["token"], "13812346666")
+        bind_phone(loser["token"], "13812346666")
+        ids = [
+            m["id"] for m in client.get(f"{MEMBERS}?limit=100", headers=admin).get_json()["items"]
+        ]
+        assert holder["member"]["id"] in ids
+        assert loser["member"]["id"] not in ids
+
+    @pytest.mark.parametrize("member_id", ["999999999", "9" * 30])
+    def test_an_unknown_member_is_404(self, client, admin, member_id):
+        assert_envelope(client.get(f"{MEMBERS}/{member_id}", headers=admin), 404, "not_found")
+
+
+class TestAuditLog:
+    def test_it_lists_admin_and_partner_creation_with_before_and_after(self, app, client, admin):
+        made = cli(
+            app, "admins", "create", "--username", "auditee", "--password", ADMIN_PASSWORD,
+            "--role", "staff", "--wecom-userid", "zhangsan",
+        )  # fmt: skip
+        assert made.exit_code == 0, made.output
+        partner = json.loads(cli(app, "partners", "create", "Store POS").output)
+
+        answer = client.get(AUDIT, headers=admin)
+        assert answer.status_code == 200
+        raw = answer.get_data(as_text=True)
+        entries = answer.get_json()["items"]
+        by_action = {}
+        for entry in entries:  # newest first
+            by_action.setdefault(entry["action"], []).append(entry)
+        [partner_entry] = by_action["partner.create"]
+        assert partner_entry["before"] is None
+        assert partner_entry["after"] == {"name": "Store POS", "app_key": partner["app_key"]}
+        assert partner_entry["actor_type"] == "cli"
+        assert partner_entry["target_type"] == "partner"
+        admin_entry = next(
+            e for e in by_action["admin.create"] if e["after"]["username"] == "auditee"
+        )
+        assert admin_entry["before"] is None
+        assert admin_entry["after"] == {
+            "username": "auditee",
+            "role": "staff",
+            "wecom_userid": "zhangsan",
+        }
+        assert admin_entry["target_id"] == str(json.loads(made.output)["id"])
+        assert entries.index(partner_entry) < entries.index(admin_entry)
+        # Secrets are never written to the log.
+        assert partner["app_secret"] not in raw
+        assert ADMIN_PASSWORD not in raw
+        assert "pbkdf2" not in raw and "scrypt" not in raw
+
+    def test_it_filters_by_target_type_and_pages(self, app, client, admin):
+        for name in ("A", "B", "C"):
+            assert cli(app, "partners", "create", name).exit_code == 0
+        first = client.get(f"{AUDIT}?target_type=partner&limit=2", headers=admin).get_json()
+        assert [e["after"]["name"] for e in first["items"]] == ["C", "B"]
+        rest = client.get(
+            f"{AUDIT}?target_type=partner&limit=2&cursor={first['next_cursor']}", headers=admin
+        ).get_json()
+        assert [e["after"]["name"] for e in rest["items"]] == ["A"]
+        assert rest["next_cursor"] is None
+
+
+class TestPartnersCli:
+    def test_it_prints_working_credentials_as_json(self, app, client, login):
+        result = cli(app, "partners", "create", "Tmall")
+        assert result.exit_code == 0, result.output
+        printed = json.loads(result.output)
+        assert set(printed) == {"app_key", "app_secret"}
+        keys = PartnerKeys(printed["app_key"], printed["app_secret"])
+        card_no = login("o-cli-partner")["member"]["card_no"]
+        answer = open_get(client, keys, f"/open/v1/members/lookup?card_no={card_no}")
+        assert answer.status_code == 200, answer.get_json()
+
+    def test_it_refuses_a_blank_name(self, app):
+        result = cli(app, "partners", "create", "  ")
+        assert result.exit_code != 0
+        assert "validation_error" in result.output

@@ -1,0 +1,231 @@
+"""POST /mp/v1/auth/login and /mp/v1/auth/phone, and the bearer token they hand out."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import requests
+from itsdangerous import URLSafeTimedSerializer
+from sqlalchemy import select
+
+from app.members import rules
+from app.members.models import Member, MemberIdentity, MemberMerge
+from tests import settings
+from tests.api.conftest import assert_envelope
+from tests.helpers import bearer, login_code, phone_code
+
+LOGIN = "/mp/v1/auth/login"
+SEVEN_DAYS = 7 * 24 * 3600
+T0 = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)
+
+
+def token_payload(token: str) -> dict:
+    """What anyone holding the token can read: itsdangerous signs, it does not encrypt."""
+    payload = token.split(".", maxsplit=1)[0]
+    assert not token.startswith("."), "compressed payloads are not expected"
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def me(client, token):
+    return client.get("/mp/v1/me", headers=bearer(token))
+
+
+class TestLogin:
+    def test_a_first_login_creates_a_member(self, client, sim, session):
+        answer = client.post(LOGIN, json={"code": login_code(sim, "o-first")})
+        assert answer.status_code == 200, answer.get_json()
+        body = answer.get_json()
+        assert isinstance(body["token"], str) and body["token"]
+        assert body["expires_in"] == SEVEN_DAYS
+        assert body["is_new"] is True
+        member = body["member"]
+        assert isinstance(member["id"], int)
+        assert re.fullmatch(r"\d{12}", member["card_no"])
+        assert rules.is_valid_card_no(member["card_no"])
+        assert me(client, body["token"]).get_json() == member
+        identity = session.scalars(
+            select(MemberIdentity).where(MemberIdentity.external_id == "o-first")
+        ).one()
+        assert identity.member_id == member["id"]
+        assert identity.session_key  # kept on the server...
+        assert identity.session_key not in answer.get_data(as_text=True)  # ...and only there
+        assert "session_key" not in answer.get_data(as_text=True)
+
+    def test_the_same_openid_is_the_same_member(self, login, count):
+        first = login("o-twice")
+        members = count(Member)
+        second = login("o-twice")
+        assert second["member"]["id"] == first["member"]["id"]
+        assert second["member"]["card_no"] == first["member"]["card_no"]
+        assert second["is_new"] is False
+        assert count(Member) == members
+
+    def test_the_same_unionid_is_the_same_member(self, login):
+        first = login("o-mp-one", unionid="u-shared")
+        second = login("o-mp-two", unionid="u-shared")
+        assert second["member"]["id"] == first["member"]["id"]
+        assert second["is_new"] is False
+
+    def test_a_reused_code_is_422_and_changes_nothing(self, client, sim, count):
+        code = login_code(sim, "o-reuse")
+        assert client.post(LOGIN, json={"code": code}).status_code == 200
+        members, identities = count(Member), count(MemberIdentity)
+        error = assert_envelope(client.post(LOGIN, json={"code": code}), 422, "validation_error")
+        assert error["details"]["field"] == "code"
+        assert (count(Member), count(MemberIdentity)) == (members, identities)
+
+    def test_an_unknown_code_is_422(self, client, count):
+        members = count(Member)
+        assert_envelope(client.post(LOGIN, json={"code": "never-issued"}), 422, "validation_error")
+        assert count(Member) == members
+
+    def test_wechat_failing_is_an_enveloped_503_not_a_crash(self, client, sim, count):
+        code = login_code(sim, "o-wechat-down")
+        answer = requests.post(
+            sim.base_url + "sim/faults",
+            json={"path": "/sns/jscode2session", "errcode": -1},
+            timeout=5,
+        )
+        assert answer.status_code == 200
+        members = count(Member)
+        assert_envelope(client.post(LOGIN, json={"code": code}), 503, "upstream_unavailable")
+        assert count(Member) == members
+        assert client.post(LOGIN, json={"code": code}).status_code == 200
+
+
+class TestToken:
+    def test_it_names_the_member_id_and_nothing_else(self, login, bind_phone):
+        first = login("o-private", unionid="u-private")
+        token = first["token"]
+        assert bind_phone(token, "13912345678").status_code == 200
+        assert token_payload(token) == {"m": first["member"]["id"]}
+        for personal in ("o-private", "u-private", "13912345678", first["member"]["card_no"]):
+            assert personal not in token
+            assert personal not in json.dumps(token_payload(token))
+
+    def test_a_missing_token_is_401(self, client):
+        error = assert_envelope(client.get("/mp/v1/me"), 401, "unauthorized")
+        assert error["message"]
+
+    @pytest.mark.parametrize(
+        "header",
+        ["Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "bearer-token", "Bearer not.a.token"],
+    )
+    def test_a_malformed_header_is_401(self, client, header):
+        assert_envelope(
+            client.get("/mp/v1/me", headers={"Authorization": header}), 401, "unauthorized"
+        )
+
+    def test_a_token_signed_with_another_key_is_401(self, client, login):
+        member_id = login("o-forge")["member"]["id"]
+        forged = URLSafeTimedSerializer("another-secret-key", salt="huiyuan.mp-token.v1").dumps(
+            {"m": member_id}
+        )
+        assert_envelope(me(client, forged), 401, "unauthorized")
+
+    def test_a_token_with_a_swapped_payload_is_401(self, client, login):
+        alice, bob = login("o-alice-t"), login("o-bob-t")
+        payload = base64.urlsafe_b64encode(
+            json.dumps({"m": bob["member"]["id"]}, separators=(",", ":")).encode()
+        )
+        _, stamp, signature = alice["token"].split(".")
+        forged = f"{payload.decode().rstrip('=')}.{stamp}.{signature}"
+        assert_envelope(me(client, forged), 401, "unauthorized")
+
+    def test_an_admin_token_is_no_member_token(self, client, login, admin_token):
+        login("o-admin-salt")
+        token = admin_token("admin")
+        assert_envelope(me(client, token), 401, "unauthorized")
+
+    @pytest.mark.parametrize("payload", [{"m": "1"}, {"a": 1}, [1], {"m": 10**12}])
+    def test_a_well_signed_token_naming_no_member_is_401(self, client, payload):
+        token = URLSafeTimedSerializer(settings.SECRET_KEY, salt="huiyuan.mp-token.v1").dumps(
+            payload
+        )
+        assert_envelope(me(client, token), 401, "unauthorized")
+
+    def test_it_expires_after_seven_days(self, client, login, time_machine):
+        time_machine.move_to(T0, tick=False)
+        token = login("o-expiry")["token"]
+        time_machine.move_to(T0 + timedelta(seconds=SEVEN_DAYS - 1), tick=False)
+        assert me(client, token).status_code == 200
+        time_machine.move_to(T0 + timedelta(seconds=SEVEN_DAYS + 1), tick=False)
+        assert_envelope(me(client, token), 401, "unauthorized")
+        assert_envelope(client.get("/mp/v1/card", headers=bearer(token)), 401, "unauthorized")
+
+
+class TestPhone:
+    def test_binding_answers_the_profile_with_the_masked_phone(self, client, login, bind_phone):
+        token = login("o-phone")["token"]
+        answer = bind_phone(token, "13800138000")
+        assert answer.status_code == 200, answer.get_json()
+        body = answer.get_json()
+        assert body["phone_masked"] == "138****8000"
+        assert "13800138000" not in answer.get_data(as_text=True)
+        assert body == me(client, token).get_json()
+
+    def test_a_phone_held_by_another_member_merges_into_that_member(
+        self, client, login, bind_phone, session
+    ):
+        holder = login("o-holder")
+        newcomer = login("o-newcomer")
+        assert bind_phone(holder["token"], "13700137000").status_code == 200
+        client.patch(
+            "/mp/v1/me",
+            json={"nickname": "新人", "city": "杭州"},
+            headers=bearer(newcomer["token"]),
+        )
+
+        answer = bind_phone(newcomer["token"], "13700137000")
+
+        assert answer.status_code == 200, answer.get_json()
+        survivor = answer.get_json()
+        assert survivor["id"] == holder["member"]["id"]
+        assert survivor["card_no"] == holder["member"]["card_no"]
+        assert survivor["phone_masked"] == "137****7000"
+        assert survivor["nickname"] == "新人"  # the holder had none: inherited
+        merges = session.scalars(select(MemberMerge)).all()
+        assert [(m.from_member_id, m.into_member_id, m.reason) for m in merges] == [
+            (newcomer["member"]["id"], holder["member"]["id"], "phone")
+        ]
+
+    def test_the_losers_token_then_resolves_to_the_survivor(self, client, login, bind_phone):
+        holder = login("o-holder-2")
+        loser = login("o-loser-2")
+        bind_phone(holder["token"], "13600136000")
+        bind_phone(loser["token"], "13600136000")
+        for path in ("/mp/v1/me", "/mp/v1/card"):
+            answer = client.get(path, headers=bearer(loser["token"]))
+            assert answer.status_code == 200
+            assert answer.get_json()["card_no"] == holder["member"]["card_no"]
+        changed = client.patch(
+            "/mp/v1/me", json={"city": "成都"}, headers=bearer(loser["token"])
+        ).get_json()
+        assert changed["id"] == holder["member"]["id"]
+        assert me(client, holder["token"]).get_json()["city"] == "成都"
+        # The loser logging in again lands on the survivor too.
+        assert login("o-loser-2")["member"]["id"] == holder["member"]["id"]
+
+    def test_binding_ones_own_phone_again_merges_nothing(self, login, bind_phone, count):
+        token = login("o-own")["token"]
+        first = bind_phone(token, "13500135000").get_json()
+        again = bind_phone(token, "13500135000")
+        assert again.status_code == 200
+        assert again.get_json() == first
+        assert count(MemberMerge) == 0
+
+    def test_a_used_phone_code_is_422(self, client, login, sim):
+        token = login("o-phone-reuse")["token"]
+        code = phone_code(sim, "13400134000")
+        first = client.post("/mp/v1/auth/phone", json={"code": code}, headers=bearer(token))
+        assert first.status_code == 200
+        again = client.post("/mp/v1/auth/phone", json={"code": code}, headers=bearer(token))
+        assert_envelope(again, 422, "validation_error")
+
+    def test_binding_needs_a_token(self, client, sim):
+        answer = client.post("/mp/v1/auth/phone", json={"code": phone_code(sim, "13300133000")})
+        assert_envelope(answer, 401, "unauthorized")

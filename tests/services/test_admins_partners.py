@@ -1,0 +1,211 @@
+"""Admin accounts and partner credentials: created with an audit entry, checked at login."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.admins import services as admins
+from app.admins.models import AdminUser, AuditEntry
+from app.admins.operations import CLI, Actor
+from app.errors import Conflict, Unauthorized, ValidationFailed
+from app.partners import services as partners
+from app.partners.models import Partner
+from app.uow import UnitOfWork
+from tests.factories import AdminFactory
+from tests.services.conftest import NewRows, reload
+from tests.settings import SECRET_KEY
+
+PASSWORD = "correct horse battery"
+
+
+def _create(uow: UnitOfWork, username: str = "ops-li", **kw: object) -> AdminUser:
+    args: dict[str, object] = {"actor": CLI, "password": PASSWORD, "role": "operator"} | kw
+    return admins.create_admin(uow=uow, username=username, **args)  # type: ignore[arg-type]
+
+
+def _audit(session: Session, action: str) -> list[AuditEntry]:
+    session.expire_all()
+    return list(session.scalars(select(AuditEntry).where(AuditEntry.action == action)))
+
+
+# admins
+
+
+def test_create_admin_stores_a_hash_and_writes_the_audit_log(
+    uow: UnitOfWork, session: Session
+) -> None:
+    admin = _create(uow, "ops-li", role="staff", wecom_userid="LiLei")
+
+    stored = reload(session, AdminUser, admin.id)
+    assert (stored.username, stored.role, stored.wecom_userid, stored.active) == (
+        "ops-li",
+        "staff",
+        "LiLei",
+        True,
+    )
+    assert PASSWORD not in stored.password_hash
+    (entry,) = _audit(session, "admin.create")
+    assert (entry.actor_type, entry.actor_name, entry.actor_id) == ("cli", "cli", None)
+    assert (entry.target_type, entry.target_id) == ("admin_user", str(admin.id))
+    assert entry.before is None
+    assert entry.after == {"username": "ops-li", "role": "staff", "wecom_userid": "LiLei"}
+    logged = json.dumps([entry.before, entry.after], ensure_ascii=False)
+    assert PASSWORD not in logged
+    assert stored.password_hash not in logged
+    assert "password" not in logged
+
+
+def test_the_audit_log_names_an_admin_actor(uow: UnitOfWork, session: Session) -> None:
+    root = AdminFactory(username="root")
+
+    _create(uow, actor=Actor(type="admin", name="root", id=root.id))
+
+    (entry,) = _audit(session, "admin.create")
+    assert (entry.actor_type, entry.actor_name, entry.actor_id) == ("admin", "root", root.id)
+
+
+def test_a_duplicate_username_is_a_conflict_and_audits_nothing(
+    uow: UnitOfWork, session: Session, rows: NewRows
+) -> None:
+    _create(uow, "ops-li")
+
+    with pytest.raises(Conflict) as caught:
+        _create(uow, "ops-li", role="admin", password="another password")
+
+    assert caught.value.details == {"field": "username"}
+    assert rows.added(AdminUser) == 1
+    assert len(_audit(session, "admin.create")) == 1
+    # The failed attempt left the session usable: the next creation works.
+    assert _create(uow, "ops-wang").username == "ops-wang"
+
+
+@pytest.mark.parametrize(
+    ("kw", "field"),
+    [
+        ({"role": "superuser"}, "role"),
+        ({"role": "Admin"}, "role"),
+        ({"password": "short"}, "password"),
+        ({"password": "1234567"}, "password"),
+        ({"username": "   "}, "username"),
+    ],
+)
+def test_bad_admin_input_is_a_validation_error(
+    uow: UnitOfWork, session: Session, kw: dict[str, str], field: str, rows: NewRows
+) -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        _create(uow, **kw)
+
+    assert caught.value.details == {"field": field}
+    assert rows.added(AdminUser) == 0
+    assert rows.added(AuditEntry) == 0
+
+
+def test_an_eight_character_password_is_enough(uow: UnitOfWork) -> None:
+    assert _create(uow, password="12345678").role == "operator"
+
+
+def test_authenticate_admin_with_the_right_password(uow: UnitOfWork) -> None:
+    admin = _create(uow, "ops-li")
+
+    assert admins.authenticate_admin(uow=uow, username="ops-li", password=PASSWORD).id == admin.id
+
+
+def test_authenticate_admin_refuses_wrong_credentials_alike(uow: UnitOfWork) -> None:
+    _create(uow, "ops-li")
+    wrong = [
+        ("ops-li", "wrong password"),
+        ("ops-li", PASSWORD.upper()),
+        ("ops-li", ""),
+        ("OPS-LI", PASSWORD),
+        ("nobody", PASSWORD),
+    ]
+
+    for username, password in wrong:
+        with pytest.raises(Unauthorized) as caught:
+            admins.authenticate_admin(uow=uow, username=username, password=password)
+        assert caught.value.message == "Wrong username or password.", (username, password)
+
+
+def test_a_disabled_admin_cannot_log_in(uow: UnitOfWork, session: Session) -> None:
+    admin = _create(uow, "ops-li")
+    reload(session, AdminUser, admin.id).active = False
+    session.flush()
+
+    with pytest.raises(Unauthorized):
+        admins.authenticate_admin(uow=uow, username="ops-li", password=PASSWORD)
+    assert admins.get_admin(uow=uow, admin_id=admin.id) is None
+
+
+# partners
+
+
+def test_create_partner_is_audited_and_found_with_its_secret(
+    uow: UnitOfWork, session: Session
+) -> None:
+    credentials = partners.create_partner(
+        uow=uow, actor=CLI, name="  POS 上海  ", secret_key=SECRET_KEY
+    )
+
+    stored = reload(session, Partner, credentials.partner_id)
+    assert stored.name == "POS 上海"
+    assert stored.app_key == credentials.app_key
+    assert credentials.app_key.startswith("hk_")
+    assert credentials.app_secret not in stored.secret_encrypted
+    (entry,) = _audit(session, "partner.create")
+    assert (entry.actor_type, entry.target_type, entry.target_id) == (
+        "cli",
+        "partner",
+        str(credentials.partner_id),
+    )
+    assert entry.after == {"name": "POS 上海", "app_key": credentials.app_key}
+    assert credentials.app_secret not in json.dumps(entry.after)
+
+    found = partners.find_partner(uow=uow, app_key=credentials.app_key, secret_key=SECRET_KEY)
+    assert found == partners.PartnerPrincipal(
+        credentials.partner_id, "POS 上海", credentials.app_key, credentials.app_secret
+    )
+
+
+def test_each_partner_gets_its_own_credentials(uow: UnitOfWork) -> None:
+    first = partners.create_partner(uow=uow, actor=CLI, name="POS", secret_key=SECRET_KEY)
+    second = partners.create_partner(uow=uow, actor=CLI, name="POS", secret_key=SECRET_KEY)
+
+    assert first.app_key != second.app_key
+    assert first.app_secret != second.app_secret
+
+
+@pytest.mark.parametrize("name", ["", "   ", "x" * 65])
+def test_a_partner_needs_a_name(
+    uow: UnitOfWork, session: Session, name: str, rows: NewRows
+) -> None:
+    with pytest.raises(ValidationFailed):
+        partners.create_partner(uow=uow, actor=CLI, name=name, secret_key=SECRET_KEY)
+    assert rows.added(Partner) == 0
+
+
+def test_a_disabled_partner_is_not_found(uow: UnitOfWork, session: Session) -> None:
+    credentials = partners.create_partner(uow=uow, actor=CLI, name="ERP", secret_key=SECRET_KEY)
+    reload(session, Partner, credentials.partner_id).active = False
+    session.flush()
+
+    assert (
+        partners.find_partner(uow=uow, app_key=credentials.app_key, secret_key=SECRET_KEY) is None
+    )
+
+
+def test_unknown_keys_and_a_rotated_secret_key_find_nothing(uow: UnitOfWork) -> None:
+    credentials = partners.create_partner(uow=uow, actor=CLI, name="ERP", secret_key=SECRET_KEY)
+
+    assert partners.find_partner(uow=uow, app_key="hk_unknown", secret_key=SECRET_KEY) is None
+    assert (
+        partners.find_partner(uow=uow, app_key=credentials.app_key.upper(), secret_key=SECRET_KEY)
+        is None
+    )
+    assert (
+        partners.find_partner(uow=uow, app_key=credentials.app_key, secret_key="rotated" * 8)
+        is None
+    )
