@@ -10,7 +10,7 @@ from app.web.auth import admin_required
 from app.web.deps import container
 from app.web.endpoint import endpoint
 from app.web.pagination import MAX_ID, page_of, page_request
-from app.web.schemas import LocalDateTime, MemberSchema
+from app.web.schemas import LedgerEntrySchema, LocalDateTime, MemberSchema, TierSchema
 
 READERS = ("admin", "operator", "analyst")
 
@@ -45,10 +45,33 @@ class MergeOut(Schema):
     created_at = LocalDateTime()
 
 
+class ExpiringOut(Schema):
+    points = fields.Integer()
+    expires_at = LocalDateTime()
+
+
+class PointsSummaryOut(Schema):
+    balance = fields.Integer()
+    debt = fields.Integer()
+    expiring = fields.List(fields.Nested(ExpiringOut))
+
+
+class TierChangeOut(Schema):
+    from_code = fields.String(allow_none=True)
+    to_code = fields.String(allow_none=True)
+    reason = fields.String()
+    metric_value = fields.Integer()
+    created_at = LocalDateTime()
+
+
 class MemberDetailOut(Schema):
     member = fields.Nested(AdminMemberSchema)
     identities = fields.List(fields.Nested(IdentityOut))
     merges = fields.List(fields.Nested(MergeOut))
+    points = fields.Nested(PointsSummaryOut)
+    ledger = fields.List(fields.Nested(LedgerEntrySchema))
+    tier = fields.Nested(TierSchema, allow_none=True)
+    tier_history = fields.List(fields.Nested(TierChangeOut))
 
 
 @admin_required(*READERS)

@@ -82,7 +82,7 @@ class RedeemOut(Schema):
     status=201,
     errors=("401", "404", "409"),
 )
-def post_order(body: dict[str, Any]) -> Answer:
+def post_order(body: dict[str, Any]) -> Any:
     deps = container()
     outcome = services.record_order(
         uow=deps.uow(),
@@ -108,7 +108,7 @@ def post_order(body: dict[str, Any]) -> Answer:
     status=201,
     errors=("401", "404", "409"),
 )
-def post_refund(body: dict[str, Any]) -> Answer:
+def post_refund(body: dict[str, Any]) -> Any:
     outcome = services.record_refund(uow=container().uow(), **body)
     return Answer(outcome, 200 if outcome.replayed else 201)
 

@@ -254,6 +254,10 @@ class MemberDetail:
     member: Member
     identities: list[Any]
     merges: list[Any]
+    points: dict[str, Any] = field(default_factory=dict)
+    ledger: list[Any] = field(default_factory=list)
+    tier: dict[str, Any] | None = None
+    tier_history: list[Any] = field(default_factory=list)
 
 
 def search_members(
@@ -306,4 +310,13 @@ def member_detail(*, uow: UnitOfWork, member_id: int) -> MemberDetail:
                 .order_by(MemberMerge.id)
             )
         )
-        return MemberDetail(member=member, identities=identities, merges=merges)
+        tier, _ = tiers.card_tier(uow.session, member_id)
+        return MemberDetail(
+            member=member,
+            identities=identities,
+            merges=merges,
+            points=points.account_summary(uow.session, member_id),
+            ledger=points.recent_entries(uow.session, member_id, limit=20),
+            tier=tier,
+            tier_history=tiers.recent_changes(uow.session, member_id, limit=20),
+        )

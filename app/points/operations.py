@@ -317,6 +317,26 @@ def balance_of(session: Session, member_id: int) -> int:
     return account.balance - int(overdue or 0)
 
 
+def account_summary(session: Session, member_id: int) -> dict[str, Any]:
+    account = session.get(PointsAccount, member_id)
+    return {
+        "balance": balance_of(session, member_id),
+        "debt": account.debt if account is not None else 0,
+        "expiring": expiring_soonest(session, member_id),
+    }
+
+
+def recent_entries(session: Session, member_id: int, limit: int) -> list[PointsEntry]:
+    return list(
+        session.scalars(
+            select(PointsEntry)
+            .where(PointsEntry.member_id == member_id)
+            .order_by(PointsEntry.id.desc())
+            .limit(limit)
+        )
+    )
+
+
 def expiring_soonest(session: Session, member_id: int, limit: int = 3) -> list[dict[str, Any]]:
     """The next expiry instants with the points that go then."""
     rows = session.execute(

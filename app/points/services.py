@@ -3,6 +3,7 @@ expiry and reminder jobs (a transaction per batch, safe to rerun)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -141,7 +142,7 @@ def remind_expiring(*, uow: UnitOfWork, batch_size: int = BATCH_SIZE) -> dict[st
         after = batch[-1]
 
 
-def _record_reminders(uow: UnitOfWork, rows: list[Any]) -> int:
+def _record_reminders(uow: UnitOfWork, rows: Sequence[Any]) -> int:
     existing = {
         (m, e.replace(microsecond=0))
         for m, e in uow.session.execute(

@@ -132,6 +132,17 @@ def card_tier(session: Session, member_id: int) -> tuple[dict[str, Any] | None, 
     return tier_view(current), {"metric": policy["metric"], **rules.growth(tiers, current, value)}
 
 
+def recent_changes(session: Session, member_id: int, limit: int) -> list[TierChange]:
+    return list(
+        session.scalars(
+            select(TierChange)
+            .where(TierChange.member_id == member_id)
+            .order_by(TierChange.id.desc())
+            .limit(limit)
+        )
+    )
+
+
 def move_tier(session: Session, loser_id: int, survivor_id: int) -> dict[str, Any]:
     """Merge step: the survivor keeps the higher of the two tiers."""
     tiers = load_tiers(session)

@@ -16,7 +16,7 @@ from app.members.models import Member
 from app.settings.operations import replace_document
 from app.tiers import operations as ops
 from app.tiers import rules
-from app.tiers.models import MemberTier, Tier, TierChange
+from app.tiers.models import MemberTier, Tier
 from app.uow import UnitOfWork
 
 BATCH_SIZE = 1000
@@ -99,18 +99,6 @@ def put_policy(*, uow: UnitOfWork, actor: Actor, policy: dict[str, Any]) -> dict
         )
         uow.commit()
         return policy
-
-
-def tier_history(*, uow: UnitOfWork, member_id: int, limit: int = 50) -> list[TierChange]:
-    with uow:
-        return list(
-            uow.session.scalars(
-                select(TierChange)
-                .where(TierChange.member_id == member_id)
-                .order_by(TierChange.id.desc())
-                .limit(limit)
-            )
-        )
 
 
 def _member_batches(uow: UnitOfWork, batch_size: int) -> Any:

@@ -9,6 +9,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
 from flask import Flask
+from marshmallow import Schema
 
 from app.web.endpoint import EndpointDoc
 
@@ -88,7 +89,7 @@ def _operation(doc: EndpointDoc, view: Any, path_args: Any) -> dict[str, Any]:
         for name in sorted(path_args)
     ]
     if doc.query is not None:
-        parameters.append({"in": "query", "schema": _query_schema(doc)})
+        parameters.append({"in": "query", "schema": _query_schema(doc.query, doc.paginated)})
     if doc.paginated:
         parameters += [
             {
@@ -116,14 +117,13 @@ def _operation(doc: EndpointDoc, view: Any, path_args: Any) -> dict[str, Any]:
     return operation
 
 
-def _query_schema(doc: EndpointDoc) -> Any:
+def _query_schema(query: type[Schema], paginated: bool) -> Any:
     """The query schema, less the pagination arguments documented below (declared there
     only so that parsing accepts them): apispec refuses a parameter named twice."""
-    assert doc.query is not None
-    if not doc.paginated:
-        return doc.query
-    declared = doc.query().fields
-    return doc.query(exclude=[name for name in _PAGE_ARGS if name in declared])
+    if not paginated:
+        return query
+    declared = query().fields
+    return query(exclude=[name for name in _PAGE_ARGS if name in declared])
 
 
 def _responses(doc: EndpointDoc) -> dict[str, Any]:

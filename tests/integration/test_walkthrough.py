@@ -6,6 +6,7 @@ README's ports); `.ci/run` runs it on every change.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -75,8 +76,13 @@ def test_walkthrough_runs_as_written(local_stack: dict[str, str]) -> None:
     )
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
-    login, card, lookup = (requests.models.complexjson.loads(line) for line in lines[-3:])
+    login, card, lookup, order, ledger = (json.loads(line) for line in lines[-5:])
     assert login["is_new"] is True
     assert card["card_no"] == login["member"]["card_no"]
     assert lookup["member"]["id"] == login["member"]["id"]
     assert lookup["points_balance"] == 0
+    assert order["member_id"] == login["member"]["id"]
+    assert order["points_earned"] == 258
+    assert [(e["kind"], e["delta"], e["balance_after"]) for e in ledger["items"]] == [
+        ("earn", 258, 258)
+    ]
