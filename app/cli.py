@@ -6,6 +6,7 @@ import json
 
 import click
 from flask import Flask
+from flask.cli import AppGroup
 
 from app.admins import services as admin_services
 from app.admins.operations import CLI
@@ -22,7 +23,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(seed_demo)
 
 
-@click.group("db")
+@click.group("db", cls=AppGroup)
 def db_group() -> None:
     """Schema migrations (Alembic)."""
 
@@ -66,7 +67,7 @@ def _fail(error: DomainError) -> None:
     raise click.ClickException(f"{error.code}: {error.message} {error.details or ''}".strip())
 
 
-@click.group("partners")
+@click.group("partners", cls=AppGroup)
 def partners_group() -> None:
     """Store systems that call the open API."""
 
@@ -86,7 +87,7 @@ def partners_create(name: str) -> None:
     click.echo(json.dumps({"app_key": credentials.app_key, "app_secret": credentials.app_secret}))
 
 
-@click.group("admins")
+@click.group("admins", cls=AppGroup)
 def admins_group() -> None:
     """Operator and staff accounts."""
 

@@ -30,7 +30,7 @@ def make_redis(config: Config) -> Any:
         import redis
 
         return redis.Redis.from_url(
-            config.redis_url, decode_responses=True, socket_timeout=5, socket_connect_timeout=2
+            config.redis_url, decode_responses=True, socket_timeout=5, socket_connect_timeout=1
         )
     if config.is_production:
         raise RuntimeError("production never uses the in-process Redis stand-in")

@@ -39,14 +39,28 @@ class Base(DeclarativeBase):
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
-def BinaryString(length: int) -> Any:  # noqa: N802 - reads as a column type
+class BinaryString(TypeDecorator[str]):
     """A string compared byte for byte: openids, codes, keys, card numbers.
 
-    MySQL's default collations ignore case and trailing spaces; these values must not.
+    MySQL's default collations ignore case, and even ``utf8mb4_bin`` ignores trailing
+    spaces ('x' = 'x '); these values must not. So a NO PAD binary collation:
+    ``utf8mb4_nopad_bin`` on MariaDB, ``utf8mb4_0900_bin`` on MySQL 8.
     """
-    return String(length).with_variant(
-        mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
-    )
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, length: int) -> None:
+        super().__init__(length)
+        self.length = length
+
+    def load_dialect_impl(self, dialect: Any) -> Any:
+        if dialect.name == "mysql":
+            collation = "utf8mb4_nopad_bin" if dialect.is_mariadb else "utf8mb4_0900_bin"
+            return dialect.type_descriptor(
+                mysql.VARCHAR(self.length, charset="utf8mb4", collation=collation)
+            )
+        return dialect.type_descriptor(String(self.length))
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from flask import Flask
+from flask.cli import AppGroup
 
 from app.web.deps import container
 from jobs.registry import JOBS, find_job
@@ -14,7 +15,7 @@ def register_job_commands(app: Flask) -> None:
     app.cli.add_command(jobs_group)
 
 
-@click.group("jobs")
+@click.group("jobs", cls=AppGroup)
 def jobs_group() -> None:
     """Scheduled jobs."""
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, g
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.orders import services
 from app.web.auth import partner_required
@@ -62,9 +62,16 @@ class RefundOut(Schema):
 
 class RedeemIn(Schema):
     member = fields.Nested(MemberRefIn, required=True)
+    # Names the channel of a member.channel_member_id (required with it).
+    channel = fields.String(validate=CHANNEL)
     points = StrictInt(required=True, validate=validate.Range(min=1, max=10**9))
     external_id = external_id_field(required=True)
     store_code = CleanString(validate=validate.Length(min=1, max=32))
+
+    @validates_schema
+    def _channel_with_channel_id(self, data: dict[str, Any], **_: Any) -> None:
+        if "channel_member_id" in data.get("member", {}) and "channel" not in data:
+            raise ValidationError("channel is required with member.channel_member_id", "channel")
 
 
 class RedeemOut(Schema):
@@ -128,6 +135,7 @@ def redeem_points(body: dict[str, Any]) -> Any:
         uow=deps.uow(),
         secret=deps.config.secret_key,
         partner_key=g.partner.app_key,
+        channel=body.get("channel", ""),
         member=member_ref(body["member"]),
         points_to_spend=body["points"],
         external_id=body["external_id"],

@@ -97,6 +97,8 @@ def session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
     for factory_class in ALL_FACTORIES:
         factory_class._meta.sqlalchemy_session = session
     yield session
+    for factory_class in ALL_FACTORIES:
+        factory_class._meta.sqlalchemy_session = None
     session.close()
 
 

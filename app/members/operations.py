@@ -29,7 +29,10 @@ def find_by_unionid(session: Session, unionid: str) -> Member | None:
 
 
 def find_by_phone(session: Session, phone: str) -> Member | None:
-    return session.scalars(select(Member).where(Member.phone == phone)).one_or_none()
+    canonical = rules.canonical_phone(phone)
+    if not canonical:
+        return None
+    return session.scalars(select(Member).where(Member.phone == canonical)).one_or_none()
 
 
 def find_by_card_no(session: Session, card_no: str) -> Member | None:
@@ -104,6 +107,8 @@ def merge_members(session: Session, *, loser: Member, survivor: Member, reason: 
     session.flush()  # release the unique phone/unionid before the survivor may take them
     if survivor.unionid is None and released["unionid"]:
         survivor.unionid = released["unionid"]
+    elif released["unionid"] and released["unionid"] != survivor.unionid:
+        moved["unionid_dropped"] = True  # two WeChat accounts, one phone: keep the survivor's
     if survivor.phone is None and released["phone"]:
         survivor.phone = released["phone"]
     elif released["phone"] and released["phone"] != survivor.phone:
@@ -151,7 +156,9 @@ def find_by_reference(
 def create_for_reference(session: Session, *, kind: str, value: str, channel: str) -> Member:
     """A new member known so far only by a phone, unionid or channel member id."""
     if kind == "phone":
-        return create_member(session, registration_channel=channel, phone=value)
+        return create_member(
+            session, registration_channel=channel, phone=rules.canonical_phone(value)
+        )
     if kind == "unionid":
         return create_member(session, registration_channel=channel, unionid=value)
     if kind == "channel_member_id":

@@ -44,6 +44,19 @@ def mask_phone(phone: str | None) -> str | None:
     return f"{phone[:3]}****{phone[-4:]}"
 
 
+def canonical_phone(raw: str) -> str:
+    """A phone as store systems send it, in the stored form: mainland numbers bare
+    ("+86 138-0013-8000" is "13800138000"), others "+<code><number>"."""
+    digits = "".join(ch for ch in raw if ch.isascii() and ch.isdigit())
+    if raw.strip().startswith("+"):
+        if digits.startswith("86") and len(digits) == 13:
+            return digits[2:]
+        return f"+{digits}"
+    if digits.startswith("86") and len(digits) == 13:
+        return digits[2:]
+    return digits
+
+
 def normalise_phone(pure_phone_number: str, country_code: str) -> str:
     """Mainland numbers are stored bare (as POS systems send them), others with +code."""
     pure = pure_phone_number.strip()

@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy.exc import IntegrityError
-
 from app import clock
 from app.errors import Conflict, NotFound, Unauthorized, UpstreamUnavailable, ValidationFailed
 from app.members import operations as ops
@@ -16,12 +14,13 @@ from app.members import rules
 from app.members.models import PROVIDER_MINIPROGRAM, Member
 from app.members.ports import MiniProgramAuth
 from app.points import operations as points
+from app.retry import run_retrying_races
 from app.tiers import operations as tiers
 from app.uow import UnitOfWork
 from app.wechat.errors import WeChatCallFailed, WeChatErrorKind
 
 T = TypeVar("T")
-_RACE_ATTEMPTS = 3
+PROFILE_FIELDS = frozenset({"nickname", "avatar_url", "gender", "city"})
 
 
 @dataclass(frozen=True)
@@ -63,17 +62,6 @@ def _call_wechat(fn: Callable[[], T]) -> T:
         raise UpstreamUnavailable(wechat_errcode=failure.errcode) from failure
 
 
-def _retry_on_race(attempt: Callable[[], T]) -> T:
-    """Re-run a use case whose insert lost a race on a unique key (it then finds the row)."""
-    for remaining in range(_RACE_ATTEMPTS - 1, -1, -1):
-        try:
-            return attempt()
-        except IntegrityError:
-            if remaining == 0:
-                raise
-    raise AssertionError("unreachable")
-
-
 def log_in(*, uow: UnitOfWork, mp_auth: MiniProgramAuth, appid: str, code: str) -> LoginResult:
     """Exchange a wx.login code; the same openid, or the same unionid, is the same member."""
     wx = _call_wechat(lambda: mp_auth.code_to_session(code))
@@ -84,7 +72,7 @@ def log_in(*, uow: UnitOfWork, mp_auth: MiniProgramAuth, appid: str, code: str) 
             uow.commit()
             return result
 
-    return _retry_on_race(attempt)
+    return run_retrying_races(attempt)
 
 
 def _log_in_session(
@@ -149,7 +137,7 @@ def bind_phone(*, uow: UnitOfWork, mp_auth: MiniProgramAuth, member_id: int, cod
             uow.commit()
             return member
 
-    return _retry_on_race(attempt)
+    return run_retrying_races(attempt)
 
 
 def _commit_and_return(uow: UnitOfWork, member: Member) -> Member:
@@ -173,7 +161,11 @@ def update_profile(*, uow: UnitOfWork, member_id: int, changes: dict[str, Any]) 
     """Change the profile; the birthday can be set once, since it drives privileges."""
     with uow:
         member = _require_member(uow, member_id)
+        changes = dict(changes)
         birthday: date | None = changes.pop("birthday", None)
+        unknown = set(changes) - PROFILE_FIELDS
+        if unknown:
+            raise ValidationFailed("These fields cannot be changed.", fields=sorted(unknown))
         if birthday is not None and not member.set_birthday(birthday):
             raise Conflict("The birthday can only be set once.", field="birthday")
         for name, value in changes.items():

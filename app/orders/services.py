@@ -6,13 +6,11 @@ record one order and one earn, and every duplicate gets the first answer.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app import clock
@@ -23,11 +21,10 @@ from app.members.models import Member
 from app.orders.models import Order, OrderItem, Refund
 from app.points import operations as points
 from app.points import rules as points_rules
+from app.retry import run_retrying_races
 from app.tiers import operations as tiers
 from app.uow import UnitOfWork
 
-T = TypeVar("T")
-_ATTEMPTS = 3
 CREATABLE_REFERENCES = ("phone", "unionid", "channel_member_id")
 
 
@@ -44,18 +41,6 @@ class OrderOutcome:
     points_earned: int
     tier: dict[str, Any] | None
     replayed: bool
-
-
-def _with_retries(attempt: Callable[[], T]) -> T:
-    """A lost race on a unique key (the order, a new member's phone) is retried; the retry
-    then finds the row the winner wrote."""
-    for remaining in range(_ATTEMPTS - 1, -1, -1):
-        try:
-            return attempt()
-        except IntegrityError:
-            if remaining == 0:
-                raise
-    raise AssertionError("unreachable")
 
 
 def _member_for(
@@ -137,7 +122,7 @@ def record_order(
             uow.commit()
             return _outcome(order, replayed=False)
 
-    return _with_retries(attempt)
+    return run_retrying_races(attempt)
 
 
 def _earn_for_order(session: Session, owner: Member, order: Order) -> int:
@@ -226,7 +211,7 @@ def record_refund(
             uow.commit()
             return RefundOutcome(refund.id, due, result.debt_added, False)
 
-    return _with_retries(attempt)
+    return run_retrying_races(attempt)
 
 
 @dataclass(frozen=True)
@@ -241,6 +226,7 @@ def redeem_at_till(
     secret: str,
     partner_key: str,
     member: MemberRef,
+    channel: str = "",
     points_to_spend: int,
     external_id: str,
     store_code: str | None = None,
@@ -251,7 +237,7 @@ def redeem_at_till(
     def attempt() -> RedeemOutcome:
         with uow:
             session = uow.session
-            owner = _member_for(session, member, channel="", secret=secret, create=False)
+            owner = _member_for(session, member, channel=channel, secret=secret, create=False)
             where = f" at {store_code}" if store_code else ""
             entry = points.spend(
                 session,
@@ -263,4 +249,4 @@ def redeem_at_till(
             uow.commit()
             return RedeemOutcome(owner.id, entry.balance_after)
 
-    return _with_retries(attempt)
+    return run_retrying_races(attempt)

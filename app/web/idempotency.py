@@ -21,7 +21,8 @@ MAX_KEY_LENGTH = 64
 
 def _request_hash() -> str:
     digest = hashlib.sha256()
-    for part in (request.method.encode(), request.path.encode(), request.get_data(cache=True)):
+    parts = (request.method.encode(), request.path.encode(), request.query_string)
+    for part in (*parts, request.get_data(cache=True)):
         digest.update(part)
         digest.update(b"\0")
     return digest.hexdigest()

@@ -101,3 +101,53 @@ def cleanup(engine: Engine) -> Iterator[Callable[[Any, Any], None]]:
     with engine.begin() as connection:
         for model, where in reversed(pending):
             connection.execute(delete(model).where(where))
+
+
+# --- The value core (orders, points ledger, tiers, check-ins): factories and shortcuts ---
+
+
+@pytest.fixture
+def value_session(session: Session) -> Session:
+    """The arranging session with tests/factories_value.py's factories bound to it too."""
+    from tests.factories_value import VALUE_FACTORIES
+
+    for factory_class in VALUE_FACTORIES:
+        factory_class._meta.sqlalchemy_session = session
+    return session
+
+
+@pytest.fixture
+def place_order(uow: UnitOfWork) -> Callable[..., Any]:
+    """``place_order(ref, amount_cents, external_id=..., channel="pos", paid_at=now)``:
+    record_order as a store system calls it, with one item of the whole amount."""
+    from itertools import count as counter
+
+    from app import clock
+    from app.orders import services as orders
+    from tests.factories_value import item
+    from tests.settings import SECRET_KEY
+
+    numbers = counter(1)
+
+    def place(
+        ref: Any,
+        amount_cents: int,
+        *,
+        external_id: str | None = None,
+        channel: str = "pos",
+        paid_at: Any = None,
+    ) -> Any:
+        if isinstance(ref, tuple):
+            ref = orders.MemberRef(*ref)
+        return orders.record_order(
+            uow=uow,
+            secret=SECRET_KEY,
+            channel=channel,
+            external_id=external_id or f"ORD-{next(numbers):05d}",
+            member=ref,
+            paid_at=paid_at or clock.now(),
+            amount_cents=amount_cents,
+            items=[item(amount_cents)],
+        )
+
+    return place

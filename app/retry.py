@@ -1,0 +1,40 @@
+"""Re-running a use case that lost a race to a concurrent transaction.
+
+A unique key taken a moment earlier (the same order, a new member's phone) or an InnoDB
+deadlock / lock-wait timeout is not an error of the request: the retry, in a fresh
+transaction, finds the winner's row and answers as the winner did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy.exc import IntegrityError, OperationalError
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random
+
+T = TypeVar("T")
+ATTEMPTS = 4
+# MySQL: deadlock found, lock wait timeout. SQLite: database is locked.
+_RETRYABLE_MYSQL_CODES = {1213, 1205}
+
+
+def lost_a_race(error: BaseException) -> bool:
+    if isinstance(error, IntegrityError):
+        return True
+    if isinstance(error, OperationalError):
+        code = error.orig.args[0] if error.orig is not None and error.orig.args else None
+        return code in _RETRYABLE_MYSQL_CODES or "database is locked" in str(error.orig)
+    return False
+
+
+def run_retrying_races(attempt: Callable[[], T]) -> T:
+    """Run ``attempt`` (a whole use case with its own transaction) until it does not lose a
+    race, a few times at most, with a little jitter so that racers spread out."""
+    runner = retry(
+        retry=retry_if_exception(lost_a_race),
+        stop=stop_after_attempt(ATTEMPTS),
+        wait=wait_random(0, 0.02),
+        reraise=True,
+    )
+    return runner(attempt)()
