@@ -21,6 +21,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(partners_group)
     app.cli.add_command(admins_group)
     app.cli.add_command(seed_demo)
+    app.cli.add_command(openapi_command)
 
 
 @click.group("db", cls=AppGroup)
@@ -130,3 +131,19 @@ def seed_demo(count: int, if_empty: bool, seed: int | None) -> None:
     with click.progressbar(length=count, label="seeding members") as bar:
         seed_members(deps.engine, count=count, seed=seed, progress=bar.update)
     click.echo(f"seeded {count} members")
+
+
+@click.command("openapi")
+@click.option("--output", type=click.Path(dir_okay=False), default=None, help="File to write.")
+def openapi_command(output: str | None) -> None:
+    """Print (or write) the OpenAPI document generated from the endpoints' schemas."""
+    from flask import current_app
+
+    from app.web.openapi import build_openapi
+
+    document = json.dumps(build_openapi(current_app), ensure_ascii=False, indent=2, sort_keys=True)
+    if output is None:
+        click.echo(document)
+        return
+    with open(output, "w", encoding="utf-8") as handle:
+        handle.write(document + "\n")

@@ -11,7 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.mysql import insert as mysql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app import clock
@@ -32,15 +33,27 @@ def lock_account(session: Session, member_id: int) -> PointsAccount:
     account = _select_for_update(session, member_id)
     if account is not None:
         return account
-    try:
-        with session.begin_nested():
-            session.add(PointsAccount(member_id=member_id, balance=0, debt=0))
-    except IntegrityError:  # created by a concurrent transaction: lock that one
-        pass
+    _insert_account_if_missing(session, member_id)
     account = _select_for_update(session, member_id)
     if account is None:
         raise RuntimeError(f"points account of member {member_id} vanished")
     return account
+
+
+def _insert_account_if_missing(session: Session, member_id: int) -> None:
+    """Create the account row unless a concurrent transaction has (or is about to).
+
+    Not a plain INSERT caught on IntegrityError: on InnoDB the losers of that race each keep
+    a shared lock on the winner's row, then all ask for the exclusive one (FOR UPDATE) and
+    deadlock. A duplicate under ON DUPLICATE KEY UPDATE takes the exclusive lock at once, so
+    the racers simply queue.
+    """
+    values = {"member_id": member_id, "balance": 0, "debt": 0}
+    if session.get_bind().dialect.name == "mysql":
+        upsert = mysql_insert(PointsAccount).values(**values)
+        session.execute(upsert.on_duplicate_key_update(member_id=upsert.inserted.member_id))
+    else:
+        session.execute(sqlite_insert(PointsAccount).values(**values).on_conflict_do_nothing())
 
 
 def _select_for_update(session: Session, member_id: int) -> PointsAccount | None:
@@ -106,6 +119,8 @@ def earn(
         raise ValidationFailed("points to earn must be positive", field="points")
     account = lock_account(session, member_id)
     now = clock.now()
+    # Points past their expiry are gone: the new entry's balance_after must not count them.
+    _expire_locked(session, account, now)
     if expires_at is None:
         expires_at = rules.expiry_for(now, points_rules(session)["expiry"], clock.business_tz())
     entry = _write_entry(

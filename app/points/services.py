@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app import clock
 from app.admins.operations import Actor, record_change
-from app.errors import NotFound
+from app.errors import NotFound, ValidationFailed
 from app.members import operations as members
 from app.points import operations as points
 from app.points.models import ExpiryReminder, PointsEntry, PointsLot
@@ -48,6 +48,8 @@ def adjust_points(
     *, uow: UnitOfWork, actor: Actor, member_id: int, delta: int, reason: str
 ) -> PointsEntry:
     """An operator's correction, with a mandatory reason; audited."""
+    if not reason.strip():
+        raise ValidationFailed("A reason is required.", field="reason")
     with uow:
         member = members.get_active(uow.session, member_id)
         if member is None:

@@ -107,13 +107,15 @@ def cleanup(engine: Engine) -> Iterator[Callable[[Any, Any], None]]:
 
 
 @pytest.fixture
-def value_session(session: Session) -> Session:
+def value_session(session: Session) -> Iterator[Session]:
     """The arranging session with tests/factories_value.py's factories bound to it too."""
     from tests.factories_value import VALUE_FACTORIES
 
     for factory_class in VALUE_FACTORIES:
         factory_class._meta.sqlalchemy_session = session
-    return session
+    yield session
+    for factory_class in VALUE_FACTORIES:
+        factory_class._meta.sqlalchemy_session = None
 
 
 @pytest.fixture

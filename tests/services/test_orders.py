@@ -1,0 +1,575 @@
+"""Orders and refunds from store systems, and spending points at the till."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+import time_machine
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.errors import (
+    Conflict,
+    IdempotencyMismatch,
+    InsufficientPoints,
+    NotFound,
+    ValidationFailed,
+)
+from app.members import rules as member_rules
+from app.members import services as members
+from app.members.models import PROVIDER_CHANNEL, Member, MemberIdentity
+from app.orders import services as orders
+from app.orders.models import Order, OrderItem, Refund
+from app.points.models import PointsEntry
+from app.uow import UnitOfWork
+from tests.factories import IdentityFactory, MemberFactory
+from tests.factories_value import (
+    TierFactory,
+    assert_books_agree,
+    books_of,
+    count_rows,
+    item,
+    set_points_rules,
+)
+from tests.settings import SECRET_KEY
+
+T0 = datetime(2025, 6, 1, 4, 0, tzinfo=UTC)
+PlaceOrder = Callable[..., orders.OrderOutcome]
+
+
+@pytest.fixture
+def frozen() -> Any:
+    with time_machine.travel(T0, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def rules_set(value_session: Session, frozen: Any) -> Session:
+    set_points_rules(value_session)
+    return value_session
+
+
+@pytest.fixture
+def member(rules_set: Session) -> Member:
+    member = MemberFactory(phone="13800138000", unionid="u-member-1")
+    IdentityFactory(member=member, provider=PROVIDER_CHANNEL, app_id="pos", external_id="POS-9")
+    return member
+
+
+def refund(
+    uow: UnitOfWork, order_external_id: str, external_id: str, amount: int, channel: str = "pos"
+) -> orders.RefundOutcome:
+    return orders.record_refund(
+        uow=uow,
+        channel=channel,
+        external_order_id=order_external_id,
+        external_id=external_id,
+        amount_cents=amount,
+    )
+
+
+def redeem(
+    uow: UnitOfWork,
+    member: Member,
+    points_to_spend: int,
+    external_id: str,
+    partner_key: str = "pos-key",
+) -> orders.RedeemOutcome:
+    return orders.redeem_at_till(
+        uow=uow,
+        secret=SECRET_KEY,
+        partner_key=partner_key,
+        member=orders.MemberRef("card_no", member.card_no),
+        points_to_spend=points_to_spend,
+        external_id=external_id,
+    )
+
+
+def qr_for(member: Member, now: datetime, ttl_seconds: int = 60) -> str:
+    qr = member_rules.issue_card_qr(card_no=member.card_no, now=now, ttl_seconds=ttl_seconds)
+    return member_rules.encode_card_qr(SECRET_KEY, qr)
+
+
+# --- finding the member ---
+
+
+@pytest.mark.parametrize(
+    ("kind", "value"),
+    [
+        ("card_no", None),
+        ("phone", "13800138000"),
+        ("phone", "+86 138-0013-8000"),  # as some tills send it
+        ("unionid", "u-member-1"),
+        ("qr_payload", None),
+        ("channel_member_id", "POS-9"),
+    ],
+)
+def test_an_order_finds_its_member_by_every_kind_of_reference(
+    place_order: PlaceOrder, session: Session, member: Member, kind: str, value: str | None
+) -> None:
+    if kind == "card_no":
+        value = member.card_no
+    elif kind == "qr_payload":
+        value = qr_for(member, T0)
+    members_before = count_rows(session, Member)
+
+    outcome = place_order((kind, value), 12_345)
+
+    assert outcome.member_id == member.id
+    assert outcome.points_earned == 123
+    assert outcome.replayed is False
+    assert count_rows(session, Member) == members_before
+    assert assert_books_agree(session, member.id).balance == 123
+
+
+def test_a_channel_member_id_of_another_channel_is_another_member(
+    place_order: PlaceOrder, session: Session, member: Member
+) -> None:
+    outcome = place_order(("channel_member_id", "POS-9"), 1_000, channel="tmall")
+
+    assert outcome.member_id != member.id
+    identity = session.scalars(
+        select(MemberIdentity).where(MemberIdentity.member_id == outcome.member_id)
+    ).one()
+    assert (identity.provider, identity.app_id, identity.external_id) == (
+        PROVIDER_CHANNEL,
+        "tmall",
+        "POS-9",
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "field", "expected"),
+    [
+        ("phone", "13912345678", "phone", "13912345678"),
+        ("phone", "+86 139-1234-5678", "phone", "13912345678"),
+        ("unionid", "u-new-buyer", "unionid", "u-new-buyer"),
+    ],
+)
+def test_an_unknown_phone_or_unionid_creates_a_member_with_the_sign_up_bonus(
+    place_order: PlaceOrder,
+    rules_set: Session,
+    kind: str,
+    value: str,
+    field: str,
+    expected: str,
+) -> None:
+    set_points_rules(rules_set, signup_bonus=50)
+
+    outcome = place_order((kind, value), 20_000, channel="jd")
+
+    created = rules_set.get(Member, outcome.member_id)
+    assert created is not None
+    assert getattr(created, field) == expected
+    assert created.registration_channel == "jd"
+    assert member_rules.is_valid_card_no(created.card_no)
+    books = assert_books_agree(rules_set, created.id)
+    assert books.balance == 50 + 200
+    assert [(e.kind, e.delta, e.reason) for e in books.entries][0] == ("earn", 50, "sign-up bonus")
+    assert outcome.points_earned == 200  # the order's own points, without the bonus
+
+
+def test_an_unknown_channel_member_id_creates_a_member_with_that_identity(
+    place_order: PlaceOrder, rules_set: Session
+) -> None:
+    set_points_rules(rules_set, signup_bonus=50)
+
+    outcome = place_order(("channel_member_id", "YZ-1001"), 5_000, channel="youzan")
+    again = place_order(("channel_member_id", "YZ-1001"), 5_000, channel="youzan")
+
+    assert again.member_id == outcome.member_id
+    identity = rules_set.scalars(
+        select(MemberIdentity).where(MemberIdentity.member_id == outcome.member_id)
+    ).one()
+    assert (identity.provider, identity.app_id, identity.external_id) == (
+        PROVIDER_CHANNEL,
+        "youzan",
+        "YZ-1001",
+    )
+    books = assert_books_agree(rules_set, outcome.member_id)
+    assert books.balance == 50 + 50 + 50  # the bonus once, two orders
+    assert [e.reason for e in books.entries].count("sign-up bonus") == 1
+
+
+def test_without_a_sign_up_bonus_a_created_member_earns_only_the_order(
+    place_order: PlaceOrder, rules_set: Session
+) -> None:
+    outcome = place_order(("phone", "13700000001"), 3_000)
+
+    books = assert_books_agree(rules_set, outcome.member_id)
+    assert [(e.kind, e.delta) for e in books.entries] == [("earn", 30)]
+
+
+def test_an_unknown_card_number_is_not_found_and_creates_nothing(
+    place_order: PlaceOrder, rules_set: Session
+) -> None:
+    members_before = count_rows(rules_set, Member)
+
+    with pytest.raises(NotFound) as caught:
+        place_order(("card_no", "800000000009"), 5_000)
+
+    assert caught.value.details == {"field": "member.card_no"}
+    assert count_rows(rules_set, Member) == members_before
+    assert count_rows(rules_set, Order) == 0
+
+
+def test_an_expired_card_qr_is_a_conflict(
+    place_order: PlaceOrder, session: Session, member: Member
+) -> None:
+    stale = qr_for(member, T0 - timedelta(minutes=10), ttl_seconds=60)
+
+    with pytest.raises(Conflict) as caught:
+        place_order(("qr_payload", stale), 5_000)
+
+    assert caught.value.details["reason"] == "qr_expired"
+    assert count_rows(session, Order) == 0
+    assert books_of(session, member.id).entries == []
+
+
+def test_a_tampered_card_qr_is_invalid(
+    place_order: PlaceOrder, session: Session, member: Member
+) -> None:
+    payload = qr_for(member, T0)
+    forged = payload[:-1] + ("0" if payload[-1] != "0" else "1")
+
+    with pytest.raises(ValidationFailed):
+        place_order(("qr_payload", forged), 5_000)
+    assert count_rows(session, Order) == 0
+
+
+# --- recording once ---
+
+
+def test_a_replayed_order_answers_the_first_result_and_earns_once(
+    place_order: PlaceOrder, session: Session, member: Member
+) -> None:
+    first = place_order(("card_no", member.card_no), 9_900, external_id="POS-A-1")
+
+    again = place_order(("card_no", member.card_no), 9_900, external_id="POS-A-1")
+    other_amount = place_order(("phone", "13800138000"), 50_000, external_id="POS-A-1")
+
+    assert first.replayed is False
+    assert again == orders.OrderOutcome(
+        first.order_id, member.id, first.points_earned, first.tier, replayed=True
+    )
+    assert other_amount.order_id == first.order_id
+    assert other_amount.points_earned == 99
+    assert count_rows(session, Order) == 1
+    books = assert_books_agree(session, member.id)
+    assert [e.kind for e in books.entries] == ["earn"]
+    assert books.balance == 99
+
+
+def test_the_same_external_id_on_another_channel_is_another_order(
+    place_order: PlaceOrder, session: Session, member: Member
+) -> None:
+    first = place_order(("card_no", member.card_no), 1_000, external_id="X-1", channel="pos")
+    second = place_order(("card_no", member.card_no), 1_000, external_id="X-1", channel="tmall")
+
+    assert first.order_id != second.order_id
+    assert not second.replayed
+    assert assert_books_agree(session, member.id).balance == 20
+
+
+def test_the_order_and_its_items_are_stored(
+    uow: UnitOfWork, session: Session, member: Member
+) -> None:
+    outcome = orders.record_order(
+        uow=uow,
+        secret=SECRET_KEY,
+        channel="pos",
+        external_id="POS-ITEMS",
+        member=orders.MemberRef("card_no", member.card_no),
+        paid_at=T0 - timedelta(minutes=5),
+        amount_cents=15_000,
+        items=[item(10_000, "SKU-TEA"), item(5_000, "SKU-CUP")],
+        store_code="SH-001",
+        coupon_codes=["C-1"],
+    )
+
+    order = session.get(Order, outcome.order_id)
+    assert order is not None
+    assert (order.amount_cents, order.points_earned, order.store_code) == (15_000, 150, "SH-001")
+    assert order.paid_at == T0 - timedelta(minutes=5)
+    assert order.coupon_codes == ["C-1"]
+    skus = session.scalars(
+        select(OrderItem.sku).where(OrderItem.order_id == order.id).order_by(OrderItem.sku)
+    ).all()
+    assert skus == ["SKU-CUP", "SKU-TEA"]
+
+
+# --- how many points ---
+
+
+@pytest.mark.parametrize(
+    ("amount", "per_yuan", "multiplier_pct", "expected"),
+    [
+        (12_345, 1, 100, 123),
+        (99, 1, 100, 0),
+        (12_399, 2, 150, 371),  # floor(123.99 * 2 * 1.5) = floor(371.97)
+        (66_667, 1, 150, 1000),  # floor(1000.005)
+        (100_001, 3, 125, 3750),  # floor(1000.01 * 3 * 1.25) = floor(3750.0375)
+    ],
+)
+def test_points_are_the_floor_of_yuan_times_rate_times_the_tier_multiplier(
+    place_order: PlaceOrder,
+    rules_set: Session,
+    member: Member,
+    amount: int,
+    per_yuan: int,
+    multiplier_pct: int,
+    expected: int,
+) -> None:
+    set_points_rules(rules_set, points_per_yuan=per_yuan)
+    TierFactory(
+        code="base", rank=1, threshold=0, benefits={"points_multiplier_pct": multiplier_pct}
+    )
+
+    outcome = place_order(("card_no", member.card_no), amount)
+
+    assert outcome.points_earned == expected
+    books = assert_books_agree(rules_set, member.id)
+    assert books.balance == expected
+    assert [e.kind for e in books.entries] == (["earn"] if expected else [])
+
+
+@pytest.mark.parametrize(
+    ("birthday", "paid_at", "expected"),
+    [
+        # 2025-05-31 16:30 UTC is already 1 June in Shanghai: a June birthday counts
+        (date(1990, 6, 20), datetime(2025, 5, 31, 16, 30, tzinfo=UTC), 246),
+        (date(1990, 5, 20), datetime(2025, 5, 31, 16, 30, tzinfo=UTC), 123),
+        (date(1990, 5, 20), datetime(2025, 5, 31, 15, 30, tzinfo=UTC), 246),
+        (None, datetime(2025, 5, 31, 16, 30, tzinfo=UTC), 123),
+    ],
+)
+def test_the_birthday_month_multiplier_follows_the_business_time_zone(
+    place_order: PlaceOrder,
+    rules_set: Session,
+    birthday: date | None,
+    paid_at: datetime,
+    expected: int,
+) -> None:
+    set_points_rules(rules_set, birthday_month_multiplier_pct=200)
+    member = MemberFactory(birthday=birthday)
+
+    outcome = place_order(("card_no", member.card_no), 12_345, paid_at=paid_at)
+
+    assert outcome.points_earned == expected
+
+
+def test_tier_and_birthday_multipliers_compound_with_one_floor(
+    place_order: PlaceOrder, rules_set: Session
+) -> None:
+    set_points_rules(rules_set, points_per_yuan=2, birthday_month_multiplier_pct=150)
+    TierFactory(code="base", rank=1, threshold=0, benefits={"points_multiplier_pct": 125})
+    member = MemberFactory(birthday=date(1992, 6, 3))
+
+    outcome = place_order(("card_no", member.card_no), 10_050)
+
+    # 100.50 * 2 * 1.25 * 1.5 = 376.875: floored once, not after each multiplier
+    assert outcome.points_earned == 376
+
+
+# --- refunds ---
+
+
+def test_a_full_refund_reverses_everything_the_order_earned(
+    uow: UnitOfWork, place_order: PlaceOrder, session: Session, member: Member
+) -> None:
+    place_order(("card_no", member.card_no), 30_000, external_id="O-1")
+
+    result = refund(uow, "O-1", "R-1", 30_000)
+
+    assert (result.points_reversed, result.debt_added, result.replayed) == (300, 0, False)
+    books = assert_books_agree(session, member.id)
+    assert books.balance == 0
+    assert books.entries[-1].kind == "reverse"
+    order = session.scalars(select(Order).where(Order.external_id == "O-1")).one()
+    assert (order.refunded_cents, order.points_reversed, order.net_cents) == (30_000, 300, 0)
+
+
+def test_partial_refunds_reverse_proportionally_and_add_up_to_the_whole(
+    uow: UnitOfWork, place_order: PlaceOrder, session: Session, member: Member
+) -> None:
+    place_order(("card_no", member.card_no), 30_000, external_id="O-1")  # 300 points
+    place_order(("card_no", member.card_no), 10_000, external_id="O-2")  # 100 points
+
+    parts = [refund(uow, "O-1", f"R-{n}", 7_000) for n in range(3)]  # 70 points each
+    last = refund(uow, "O-1", "R-last", 9_000)
+
+    assert [p.points_reversed for p in parts] == [70, 70, 70]
+    assert last.points_reversed == 90
+    books = assert_books_agree(session, member.id)
+    assert books.balance == 100  # O-2's points are untouched
+    assert sum(-e.delta for e in books.entries if e.kind == "reverse") == 300
+
+
+def test_a_partial_refund_floors_in_the_members_favour(
+    uow: UnitOfWork, place_order: PlaceOrder, session: Session, member: Member
+) -> None:
+    place_order(("card_no", member.card_no), 10_000, external_id="O-1")  # 100 points
+
+    thirds = [refund(uow, "O-1", f"R-{n}", amount) for n, amount in enumerate((3_333,) * 3)]
+
+    assert [t.points_reversed for t in thirds] == [33, 33, 33]  # 99.99% refunded: 99 back
+    assert assert_books_agree(session, member.id).balance == 1
+    assert refund(uow, "O-1", "R-cent", 1).points_reversed == 1
+    assert assert_books_agree(session, member.id).balance == 0
+
+
+def test_a_refund_beyond_the_order_is_a_conflict_and_changes_nothing(
+    uow: UnitOfWork, place_order: PlaceOrder, session: Session, member: Member
+) -> None:
+    place_order(("card_no", member.card_no), 10_000, external_id="O-1")
+    refund(uow, "O-1", "R-1", 6_000)
+
+    with pytest.raises(Conflict) as caught:
+        refund(uow, "O-1", "R-2", 4_001)
+
+    assert caught.value.details == {"refundable_cents": 4_000}
+    assert count_rows(session, Refund) == 1
+    assert assert_books_agree(session, member.id).balance == 40
+    order = session.scalars(select(Order).where(Order.external_id == "O-1")).one()
+    assert order.refunded_cents == 6_000
+
+
+def test_a_refund_of_an_unknown_order_is_not_found(
+    uow: UnitOfWork, place_order: PlaceOrder, session: Session, member: Member
+) -> None:
+    place_order(("card_no", member.card_no), 10_000, external_id="O-1", channel="pos")
+
+    with pytest.raises(NotFound):
+        refund(uow, "O-1", "R-1", 100, channel="tmall")
+    with pytest.raises(NotFound):
+        refund(uow, "O-404", "R-2", 100)
+    assert count_rows(session, Refund) == 0
+
+
+def test_a_replayed_refund_answers_the_first_result_and_reverses_once(
+    uow: UnitOfWork, place_order: PlaceOrder, session: Session, member: Member
+) -> None:
+    place_order(("card_no", member.card_no), 10_000, external_id="O-1")
+    first = refund(uow, "O-1", "R-1", 5_000)
+
+    again = refund(uow, "O-1", "R-1", 5_000)
+    different = refund(uow, "O-1", "R-1", 10_000)
+
+    assert again == orders.RefundOutcome(first.refund_id, 50, 0, replayed=True)
+    assert different.refund_id == first.refund_id
+    assert count_rows(session, Refund) == 1
+    books = assert_books_agree(session, member.id)
+    assert books.balance == 50
+    assert [e.kind for e in books.entries] == ["earn", "reverse"]
+
+
+def test_spent_then_refunded_leaves_a_debt_that_the_next_order_settles_first(
+    uow: UnitOfWork, place_order: PlaceOrder, session: Session, member: Member
+) -> None:
+    place_order(("card_no", member.card_no), 50_000, external_id="O-1")  # 500 points
+    redeem(uow, member, 450, "TILL-1")
+
+    result = refund(uow, "O-1", "R-1", 50_000)
+
+    assert (result.points_reversed, result.debt_added) == (500, 450)
+    books = assert_books_agree(session, member.id)
+    assert (books.balance, books.debt) == (0, 450)
+    card = members.get_card(uow=uow, member_id=member.id, secret=SECRET_KEY, qr_ttl_seconds=60)
+    assert card.points["balance"] == 0  # the debt is never shown as a negative balance
+    detail = members.member_detail(uow=uow, member_id=member.id)
+    assert (detail.points["balance"], detail.points["debt"]) == (0, 450)  # operators see it
+    with pytest.raises(InsufficientPoints):
+        redeem(uow, member, 1, "TILL-2")
+
+    small = place_order(("card_no", member.card_no), 30_000, external_id="O-2")  # 300 owed
+    assert small.points_earned == 300
+    books = assert_books_agree(session, member.id)
+    assert (books.balance, books.debt) == (0, 150)
+    assert books.entries[-1].kind == "reverse"
+    assert books.entries[-1].reason.startswith("settles points owed")
+
+    place_order(("card_no", member.card_no), 20_000, external_id="O-3")  # 200: 150 owed
+    books = assert_books_agree(session, member.id)
+    assert (books.balance, books.debt) == (50, 0)
+    settled = [e for e in books.entries if e.reason.startswith("settles points owed")]
+    assert [e.delta for e in settled] == [-300, -150]
+    assert all(e.balance_after >= 0 for e in books.entries)
+
+
+# --- spending at the till ---
+
+
+def test_a_till_redemption_spends_and_answers_the_balance(
+    uow: UnitOfWork, place_order: PlaceOrder, session: Session, member: Member
+) -> None:
+    place_order(("card_no", member.card_no), 10_000)
+
+    outcome = redeem(uow, member, 30, "TILL-1")
+
+    assert outcome == orders.RedeemOutcome(member.id, 70)
+    entry = session.scalars(select(PointsEntry).where(PointsEntry.kind == "spend")).one()
+    assert (entry.delta, entry.reason) == (-30, "till redemption TILL-1")
+    assert assert_books_agree(session, member.id).balance == 70
+
+
+def test_a_till_redemption_is_idempotent_by_partner_and_external_id(
+    uow: UnitOfWork, place_order: PlaceOrder, session: Session, member: Member
+) -> None:
+    place_order(("card_no", member.card_no), 10_000)
+    first = redeem(uow, member, 30, "TILL-1")
+    redeem(uow, member, 20, "TILL-2")
+
+    again = redeem(uow, member, 30, "TILL-1")
+    other_partner = redeem(uow, member, 30, "TILL-1", partner_key="erp-key")
+
+    assert again == first  # the balance the first spend left, not today's
+    assert other_partner.balance == 20
+    books = assert_books_agree(session, member.id)
+    assert [e.delta for e in books.entries if e.kind == "spend"] == [-30, -20, -30]
+
+
+def test_another_amount_under_a_used_external_id_is_a_mismatch(
+    uow: UnitOfWork, place_order: PlaceOrder, session: Session, member: Member
+) -> None:
+    place_order(("card_no", member.card_no), 10_000)
+    redeem(uow, member, 30, "TILL-1")
+
+    with pytest.raises(IdempotencyMismatch):
+        redeem(uow, member, 31, "TILL-1")
+
+    assert assert_books_agree(session, member.id).balance == 70
+
+
+def test_a_short_balance_at_the_till_is_insufficient_points(
+    uow: UnitOfWork, place_order: PlaceOrder, session: Session, member: Member
+) -> None:
+    place_order(("card_no", member.card_no), 10_000)
+
+    with pytest.raises(InsufficientPoints) as caught:
+        redeem(uow, member, 101, "TILL-1")
+
+    assert caught.value.code == "insufficient_points"
+    assert caught.value.status == 409
+    assert assert_books_agree(session, member.id).balance == 100
+    # the failed attempt did not use up the external id
+    assert redeem(uow, member, 100, "TILL-1").balance == 0
+
+
+def test_the_till_never_creates_a_member(
+    uow: UnitOfWork, rules_set: Session, member: Member
+) -> None:
+    members_before = count_rows(rules_set, Member)
+
+    with pytest.raises(NotFound):
+        orders.redeem_at_till(
+            uow=uow,
+            secret=SECRET_KEY,
+            partner_key="pos-key",
+            member=orders.MemberRef("phone", "13500000000"),
+            points_to_spend=1,
+            external_id="TILL-X",
+        )
+    assert count_rows(rules_set, Member) == members_before

@@ -1,0 +1,374 @@
+"""Hypothesis, stateful: random sequences of orders, refunds, till spends, operator
+adjustments, check-ins, time jumps and expiry runs for three members keep, after every step
+and for every member:
+
+- balance == sum of the ledger deltas == sum of what is left of the open lots, and every
+  entry's balance_after is the running sum;
+- balance >= 0 and debt >= 0, and a debt only exists at a zero balance;
+- an earning made while a debt is owed settles the debt before any of it counts.
+
+Each example runs inside a savepoint of the test's transaction, rolled back at its end, so
+every example starts from the same clean state with fresh members.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import time_machine
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
+from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app import clock
+from app.admins.operations import Actor
+from app.checkins import services as checkins
+from app.errors import Conflict, InsufficientPoints, LimitReached
+from app.orders import services as orders
+from app.points import operations as points
+from app.points import rules
+from app.points import services as points_services
+from app.points.models import PointsLot
+from app.uow import UnitOfWork
+from tests.factories import MemberFactory
+from tests.factories_value import (
+    VALUE_FACTORIES,
+    assert_books_agree,
+    books_of,
+    item,
+    set_points_rules,
+)
+from tests.settings import SECRET_KEY
+
+T0 = datetime(2025, 3, 1, 2, 0, tzinfo=UTC)
+OPERATOR = Actor(type="admin", name="prop", id=1)
+RULES = {
+    "points_per_yuan": 1,
+    "signup_bonus": 0,
+    "checkin": {"base": 5, "streak_bonus": {"2": 3, "3": 10}},
+    "expiry": {"kind": "days", "days": 30},  # short, so time jumps make lots expire
+}
+WHO = st.integers(min_value=0, max_value=2)
+
+
+@dataclass
+class OrderState:
+    external_id: str
+    who: int
+    amount: int
+    points_earned: int
+    refunded: int = 0
+
+
+@dataclass(frozen=True)
+class Till:
+    external_id: str
+    who: int
+    points: int
+    balance: int
+
+
+@dataclass(frozen=True)
+class Standing:
+    spendable: int  # what the member may spend now (expired lots excluded)
+    debt: int
+    entries: int
+
+
+class PointsMachine(RuleBasedStateMachine):
+    connection: Connection
+    session_factory: sessionmaker[Session]
+
+    orders_placed = Bundle("orders")
+    tills = Bundle("tills")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.savepoint = self.connection.begin_nested()
+        self.traveller = time_machine.travel(T0, tick=False)
+        self.coordinates = self.traveller.start()
+        self.uow = UnitOfWork(self.session_factory)
+        with self.session_factory() as session:
+            bound = (MemberFactory, *VALUE_FACTORIES)
+            for factory_class in bound:
+                factory_class._meta.sqlalchemy_session = session
+            try:
+                people = MemberFactory.create_batch(3)
+                self.member_ids = [person.id for person in people]
+                self.card_nos = [person.card_no for person in people]
+                set_points_rules(session, **RULES)
+                session.commit()
+            finally:
+                for factory_class in bound:
+                    factory_class._meta.sqlalchemy_session = None
+        self.orders: dict[str, OrderState] = {}
+        self.streaks: dict[tuple[int, date], int] = {}
+        self.counter = 0
+
+    def teardown(self) -> None:
+        try:
+            self.traveller.stop()
+        finally:
+            self.savepoint.rollback()
+
+    # --- helpers ---
+
+    def next_id(self, prefix: str) -> str:
+        self.counter += 1
+        return f"{prefix}-{self.counter:04d}"
+
+    def standing(self, who: int) -> Standing:
+        member_id = self.member_ids[who]
+        with self.session_factory() as session:
+            books = books_of(session, member_id)
+            spendable = points.balance_of(session, member_id)
+        return Standing(spendable, books.debt, len(books.entries))
+
+    def assert_earning_settles_debt_first(
+        self, before: Standing, after: Standing, earned: int
+    ) -> None:
+        assert after.debt == max(0, before.debt - earned)
+        assert after.spendable == before.spendable + max(0, earned - before.debt)
+        if before.debt >= earned:
+            assert after.spendable == before.spendable  # nothing counts until the debt is paid
+
+    def assert_unchanged(self, before: Standing, who: int) -> None:
+        assert self.standing(who) == before
+
+    # --- rules ---
+
+    @rule(target=orders_placed, who=WHO, amount=st.integers(min_value=0, max_value=60_000))
+    def place_order(self, who: int, amount: int) -> str:
+        before = self.standing(who)
+        external_id = self.next_id("O")
+        outcome = orders.record_order(
+            uow=self.uow,
+            secret=SECRET_KEY,
+            channel="pos",
+            external_id=external_id,
+            member=orders.MemberRef("card_no", self.card_nos[who]),
+            paid_at=clock.now(),
+            amount_cents=amount,
+            items=[item(amount)],
+        )
+        assert outcome.member_id == self.member_ids[who]
+        assert outcome.points_earned == amount // 100
+        self.assert_earning_settles_debt_first(before, self.standing(who), amount // 100)
+        self.orders[external_id] = OrderState(external_id, who, amount, outcome.points_earned)
+        return external_id
+
+    @rule(order=orders_placed, data=st.data())
+    def refund(self, order: str, data: st.DataObject) -> None:
+        state = self.orders[order]
+        left = state.amount - state.refunded
+        kind = data.draw(st.sampled_from(("full", "partial", "beyond")), label="kind")
+        if kind == "partial" and left > 1:
+            amount = data.draw(st.integers(min_value=1, max_value=left - 1), label="amount")
+        elif kind == "beyond" or left == 0:
+            amount = left + data.draw(st.integers(min_value=1, max_value=5_000), label="extra")
+        else:
+            amount = left
+        before = self.standing(state.who)
+        call = {
+            "uow": self.uow,
+            "channel": "pos",
+            "external_order_id": order,
+            "external_id": self.next_id("R"),
+            "amount_cents": amount,
+        }
+        if amount > left:
+            with pytest.raises(Conflict):
+                orders.record_refund(**call)
+            self.assert_unchanged(before, state.who)
+            return
+        due = rules.reversal_for_refund(
+            points_earned=state.points_earned,
+            order_amount_cents=state.amount,
+            refunded_before_cents=state.refunded,
+            refund_cents=amount,
+        )
+        outcome = orders.record_refund(**call)
+        state.refunded += amount
+        taken = min(due, before.spendable)
+        assert outcome.points_reversed == due
+        assert outcome.debt_added == due - taken
+        after = self.standing(state.who)
+        assert after.spendable == before.spendable - taken
+        assert after.debt == before.debt + due - taken
+        # a replay of the same refund answers the same and changes nothing
+        again = orders.record_refund(**call)
+        assert (again.refund_id, again.points_reversed, again.replayed) == (
+            outcome.refund_id,
+            due,
+            True,
+        )
+        self.assert_unchanged(after, state.who)
+
+    @rule(target=tills, who=WHO, amount=st.integers(min_value=1, max_value=800))
+    def spend_at_till(self, who: int, amount: int) -> Till:
+        before = self.standing(who)
+        external_id = self.next_id("T")
+        call = {
+            "uow": self.uow,
+            "secret": SECRET_KEY,
+            "partner_key": "pos",
+            "member": orders.MemberRef("card_no", self.card_nos[who]),
+            "points_to_spend": amount,
+            "external_id": external_id,
+        }
+        if amount > before.spendable:
+            with pytest.raises(InsufficientPoints):
+                orders.redeem_at_till(**call)
+            self.assert_unchanged(before, who)
+            return Till(external_id, who, amount, -1)
+        outcome = orders.redeem_at_till(**call)
+        assert outcome.balance == before.spendable - amount
+        assert self.standing(who).spendable == outcome.balance
+        return Till(external_id, who, amount, outcome.balance)
+
+    @rule(till=tills)
+    def replay_till(self, till: Till) -> None:
+        if till.balance < 0:  # the first attempt failed: nothing to replay
+            return
+        before = self.standing(till.who)
+        outcome = orders.redeem_at_till(
+            uow=self.uow,
+            secret=SECRET_KEY,
+            partner_key="pos",
+            member=orders.MemberRef("card_no", self.card_nos[till.who]),
+            points_to_spend=till.points,
+            external_id=till.external_id,
+        )
+        assert outcome.balance == till.balance
+        assert self.standing(till.who).entries == before.entries
+
+    @rule(
+        who=WHO,
+        delta=st.integers(min_value=-400, max_value=400).filter(lambda delta: delta != 0),
+    )
+    def adjust(self, who: int, delta: int) -> None:
+        before = self.standing(who)
+        call = {
+            "uow": self.uow,
+            "actor": OPERATOR,
+            "member_id": self.member_ids[who],
+            "delta": delta,
+            "reason": "property test",
+        }
+        if delta < 0 and -delta > before.spendable:
+            with pytest.raises(InsufficientPoints):
+                points_services.adjust_points(**call)
+            self.assert_unchanged(before, who)
+            return
+        points_services.adjust_points(**call)
+        after = self.standing(who)
+        if delta > 0:
+            self.assert_earning_settles_debt_first(before, after, delta)
+        else:
+            assert after.spendable == before.spendable + delta
+            assert after.debt == before.debt
+
+    @rule(who=WHO)
+    def check_in(self, who: int) -> None:
+        today = clock.today()
+        before = self.standing(who)
+        if (who, today) in self.streaks:
+            with pytest.raises(LimitReached):
+                checkins.check_in(uow=self.uow, member_id=self.member_ids[who])
+            self.assert_unchanged(before, who)
+            return
+        streak = self.streaks.get((who, today - timedelta(days=1)), 0) + 1
+        result = checkins.check_in(uow=self.uow, member_id=self.member_ids[who])
+        self.streaks[(who, today)] = streak
+        assert result.streak == streak
+        assert result.points == rules.checkin_points(RULES["checkin"], streak)
+        self.assert_earning_settles_debt_first(before, self.standing(who), result.points)
+
+    @rule(hours=st.integers(min_value=1, max_value=24 * 20))
+    def time_passes(self, hours: int) -> None:
+        self.coordinates.shift(timedelta(hours=hours))
+
+    @rule()
+    def run_expiry(self) -> None:
+        before = [self.standing(who) for who in range(3)]
+        points_services.expire_points(uow=self.uow, batch_size=2)
+        now = clock.now()
+        with self.session_factory() as session:
+            overdue = session.scalars(
+                select(PointsLot.id).where(
+                    PointsLot.member_id.in_(self.member_ids),
+                    PointsLot.remaining > 0,
+                    PointsLot.expires_at <= now,
+                )
+            ).all()
+        assert overdue == []
+        for who in range(3):
+            after = self.standing(who)
+            assert after.spendable == before[who].spendable  # only dead points went
+            assert after.debt == before[who].debt
+        again = points_services.expire_points(uow=self.uow)
+        assert again == {"members": 0, "points": 0}
+
+    # --- after every step ---
+
+    @invariant()
+    def books_agree(self) -> None:
+        with self.session_factory() as session:
+            for member_id in self.member_ids:
+                books = assert_books_agree(session, member_id)
+                assert books.debt == 0 or books.balance == 0, books
+                assert 0 <= points.balance_of(session, member_id) <= books.balance
+
+
+def test_the_points_books_hold_under_random_sequences(
+    connection: Connection, session_factory: sessionmaker[Session]
+) -> None:
+    machine = type(
+        "BoundPointsMachine",
+        (PointsMachine,),
+        {"connection": connection, "session_factory": session_factory},
+    )
+    run_state_machine_as_test(
+        machine,
+        settings=settings(
+            max_examples=40,
+            stateful_step_count=30,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+        ),
+    )
+
+
+def test_the_machine_starts_each_example_from_a_clean_state(
+    connection: Connection, session_factory: sessionmaker[Session]
+) -> None:
+    """The rollback per example really removes an example's rows (else later examples
+    would see earlier members' lots in the expiry job)."""
+    machine = type(
+        "BoundPointsMachine",
+        (PointsMachine,),
+        {"connection": connection, "session_factory": session_factory},
+    )
+    first = machine()
+    first.place_order(0, 10_000)
+    member_id = first.member_ids[0]
+    assert first.standing(0).spendable == 100
+    first.teardown()
+
+    with session_factory() as session:
+        assert books_of(session, member_id).entries == []
+        assert session.scalars(select(PointsLot)).all() == []
+    assert datetime.now(UTC) != T0
+
