@@ -51,6 +51,16 @@ def _drop_everything(engine: Engine) -> None:
             meta.drop_all(connection)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_partner_cache() -> Iterator[None]:
+    """Each test sees partners as its own database has them."""
+    from app.partners.services import forget_cached_partners
+
+    forget_cached_partners()
+    yield
+    forget_cached_partners()
+
+
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     if settings.DATABASE_URL:

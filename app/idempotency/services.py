@@ -36,6 +36,9 @@ class Replay:
 
 def claim_key(*, uow: UnitOfWork, scope: str, key: str, request_hash: str) -> Claimed | Replay:
     """Claim the key, or answer the stored response of the request that claimed it."""
+    earlier = _await_twin(uow, scope, key, request_hash, missing_ok=True)
+    if earlier is not None:  # a retry: one read, no failed insert
+        return earlier
     try:
         with uow:
             record = IdempotencyRecord(
@@ -51,7 +54,11 @@ def claim_key(*, uow: UnitOfWork, scope: str, key: str, request_hash: str) -> Cl
         return _await_twin(uow, scope, key, request_hash)
 
 
-def _await_twin(uow: UnitOfWork, scope: str, key: str, request_hash: str) -> Replay:
+def _await_twin(
+    uow: UnitOfWork, scope: str, key: str, request_hash: str, *, missing_ok: bool = False
+) -> Replay | None:
+    """The twin's stored answer, waiting while it still runs; None if there is no twin
+    and ``missing_ok``."""
     deadline = time.monotonic() + WAIT_FOR_TWIN_SECONDS
     while True:
         with uow:
@@ -64,6 +71,8 @@ def _await_twin(uow: UnitOfWork, scope: str, key: str, request_hash: str) -> Rep
                 raise IdempotencyMismatch()
             if record is not None and record.state == DONE:
                 return Replay(record.status_code or 200, record.response_body or "")
+        if record is None and missing_ok:
+            return None
         if record is None:  # the twin failed and let go of the key: a retry may run
             raise RequestInProgress("The earlier request with this key failed; retry.")
         if time.monotonic() >= deadline:

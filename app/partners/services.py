@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -58,7 +60,36 @@ class PartnerPrincipal:
     app_secret: str
 
 
+# app_key -> (monotonic expiry, principal): a signed request needs the decrypted secret, and
+# reading and decrypting it for every till request is most of a cheap request's cost. A
+# disabled partner is refused within CACHE_SECONDS.
+CACHE_SECONDS = 30.0
+_cache: dict[tuple[str, str], tuple[float, PartnerPrincipal]] = {}
+_cache_lock = threading.Lock()
+
+
 def find_partner(*, uow: UnitOfWork, app_key: str, secret_key: str) -> PartnerPrincipal | None:
+    now = time.monotonic()
+    entry = (app_key, secret_key)  # another SECRET_KEY (another app in tests) decrypts anew
+    with _cache_lock:
+        cached = _cache.get(entry)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    principal = _load_partner(uow, app_key, secret_key)
+    with _cache_lock:
+        if principal is None:
+            _cache.pop(entry, None)
+        else:
+            _cache[entry] = (now + CACHE_SECONDS, principal)
+    return principal
+
+
+def forget_cached_partners() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+def _load_partner(uow: UnitOfWork, app_key: str, secret_key: str) -> PartnerPrincipal | None:
     with uow:
         partner = uow.session.scalars(
             select(Partner).where(Partner.app_key == app_key, Partner.active.is_(True))

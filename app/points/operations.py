@@ -144,7 +144,7 @@ def earn(
     session.add(lot)
     session.flush()
     entries = [entry]
-    settled = min(account.debt, points)
+    settled = 0
     if settled:
         lot.remaining -= settled
         account.debt -= settled

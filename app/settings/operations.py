@@ -10,12 +10,22 @@ from sqlalchemy.orm import Session
 from app.settings.models import SettingsDocument
 
 
+def _cache(session: Session) -> dict[str, dict[str, Any]]:
+    # One use case = one session: the documents are read once per use case, not per step.
+    cache: dict[str, dict[str, Any]] = session.info.setdefault("settings_documents", {})
+    return cache
+
+
 def read_document(session: Session, key: str, default: dict[str, Any]) -> dict[str, Any]:
-    row = session.get(SettingsDocument, key)
-    return copy.deepcopy(row.value) if row is not None else copy.deepcopy(default)
+    cache = _cache(session)
+    if key not in cache:
+        row = session.get(SettingsDocument, key)
+        cache[key] = row.value if row is not None else default
+    return copy.deepcopy(cache[key])
 
 
 def replace_document(session: Session, key: str, value: dict[str, Any]) -> None:
+    _cache(session)[key] = copy.deepcopy(value)
     row = session.get(SettingsDocument, key)
     if row is None:
         session.add(SettingsDocument(key=key, value=value))

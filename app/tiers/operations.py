@@ -25,8 +25,15 @@ def tier_policy(session: Session) -> dict[str, Any]:
 
 
 def load_tiers(session: Session) -> list[rules.TierRef]:
-    rows = session.scalars(select(Tier).order_by(Tier.rank))
-    return [rules.TierRef(t.code, t.name, t.rank, t.threshold, dict(t.benefits)) for t in rows]
+    """The ladder, read once per use case (session)."""
+    cached: list[rules.TierRef] | None = session.info.get("tiers")
+    if cached is None:
+        rows = session.scalars(select(Tier).order_by(Tier.rank))
+        cached = [
+            rules.TierRef(t.code, t.name, t.rank, t.threshold, dict(t.benefits)) for t in rows
+        ]
+        session.info["tiers"] = cached
+    return list(cached)
 
 
 def tier_view(tier: rules.TierRef | None) -> dict[str, Any] | None:
