@@ -192,9 +192,7 @@ def test_ten_check_ins_at_once_make_one(live, sim, engine):
     assert ledger["balance"] == 5
 
 
-def test_ten_partial_refunds_at_once_reverse_exactly_what_the_order_earned(
-    live, keys, sim, engine
-):
+def test_ten_partial_refunds_at_once_reverse_exactly_what_the_order_earned(live, keys, sim, engine):
     setup = live.test_client()
     member = log_in(setup, sim, "o-race-refund")
     placed = place_order(live, keys, {"card_no": member["member"]["card_no"]}, "race-rf", 99_990)
