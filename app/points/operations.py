@@ -144,7 +144,7 @@ def earn(
     session.add(lot)
     session.flush()
     entries = [entry]
-    settled = 0
+    settled = min(account.debt, points)
     if settled:
         lot.remaining -= settled
         account.debt -= settled

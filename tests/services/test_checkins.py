@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import pytest
 import time_machine
@@ -168,4 +167,3 @@ def test_an_unknown_member_cannot_check_in(uow: UnitOfWork, session: Session) ->
     with pytest.raises(Unauthorized):
         check_in_at(uow, 987_654_321, BEFORE_MIDNIGHT)
     assert count_rows(session, Checkin) == 0
-

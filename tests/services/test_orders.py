@@ -1,5 +1,7 @@
 """Orders and refunds from store systems, and spending points at the till."""
 
+# ruff: noqa: PLR0917 - pytest passes fixtures by name; a test asks for what it needs
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -88,6 +90,12 @@ def redeem(
     )
 
 
+def outcome_external_id(session: Session, order_id: int) -> str:
+    order = session.get(Order, order_id)
+    assert order is not None
+    return order.external_id
+
+
 def qr_for(member: Member, now: datetime, ttl_seconds: int = 60) -> str:
     qr = member_rules.issue_card_qr(card_no=member.card_no, now=now, ttl_seconds=ttl_seconds)
     return member_rules.encode_card_qr(SECRET_KEY, qr)
@@ -168,7 +176,10 @@ def test_an_unknown_phone_or_unionid_creates_a_member_with_the_sign_up_bonus(
     assert member_rules.is_valid_card_no(created.card_no)
     books = assert_books_agree(rules_set, created.id)
     assert books.balance == 50 + 200
-    assert [(e.kind, e.delta, e.reason) for e in books.entries][0] == ("earn", 50, "sign-up bonus")
+    assert [(e.kind, e.delta, e.reason) for e in books.entries] == [
+        ("earn", 50, "sign-up bonus"),
+        ("earn", 200, f"order jd/{outcome_external_id(rules_set, outcome.order_id)}"),
+    ]
     assert outcome.points_earned == 200  # the order's own points, without the bonus
 
 

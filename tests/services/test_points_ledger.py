@@ -1,6 +1,8 @@
 """The points ledger: earn, spend, reverse, adjust and expire, at the operations and
 service level; the expiry and reminder jobs; and what a member merge carries."""
 
+# ruff: noqa: PLR0917 - pytest passes fixtures by name; a test asks for what it needs
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -472,9 +474,12 @@ def test_binding_a_phone_merges_points_lots_orders_tier_and_checkins(
     assert count_rows(value_session, Order, Order.member_id == holder_id) == 2
     assert count_rows(value_session, Order, Order.member_id == caller.id) == 0
     assert tier_code_of(value_session, holder_id) == "gold"
-    assert value_session.scalars(
-        select(TierChange.reason).where(TierChange.member_id == holder_id)
-    ).all()[-1] == f"merged from member {caller.id}"
+    assert (
+        value_session.scalars(
+            select(TierChange.reason).where(TierChange.member_id == holder_id)
+        ).all()[-1]
+        == f"merged from member {caller.id}"
+    )
     days = value_session.scalars(
         select(Checkin.day).where(Checkin.member_id == holder_id).order_by(Checkin.day)
     ).all()

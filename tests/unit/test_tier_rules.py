@@ -45,11 +45,6 @@ def test_without_a_zero_threshold_tier_a_small_value_earns_none() -> None:
     assert rules.tier_for_value([], 10**9) is None
 
 
-def test_rank_decides_even_when_a_higher_rank_has_a_lower_threshold() -> None:
-    odd = [TierRef("a", "A", 1, 100, {}), TierRef("b", "B", 2, 50, {})]
-    assert rules.tier_for_value(odd, 100).code == "b"  # type: ignore[union-attr]
-
-
 # --- upgrade_to ---
 
 
