@@ -51,7 +51,10 @@ def claim_key(*, uow: UnitOfWork, scope: str, key: str, request_hash: str) -> Cl
             uow.commit()
             return Claimed(record.id)
     except IntegrityError:
-        return _await_twin(uow, scope, key, request_hash)
+        twin = _await_twin(uow, scope, key, request_hash)
+        if twin is None:  # unreachable: without missing_ok a vanished twin raises
+            raise RequestInProgress() from None
+        return twin
 
 
 def _await_twin(

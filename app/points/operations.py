@@ -161,6 +161,14 @@ def earn(
     return EarnResult(entries, points - settled, settled)
 
 
+def _merged_into(session: Session, former_id: int, member_id: int) -> bool:
+    """Whether ``former_id`` was merged into ``member_id`` (a retry after a merge)."""
+    from app.members.models import Member  # read only: who a merged member became
+
+    merged_into = session.scalar(select(Member.merged_into_id).where(Member.id == former_id))
+    return merged_into == member_id
+
+
 def grant_signup_bonus(session: Session, member_id: int) -> int:
     """The sign-up bonus of the points rules, once per member."""
     bonus = int(points_rules(session).get("signup_bonus", 0))
@@ -212,7 +220,10 @@ def spend(
     if idempotency_key is not None:
         earlier = entry_by_key(session, idempotency_key)
         if earlier is not None:
-            if earlier.member_id != member_id or earlier.delta != -points:
+            same_member = earlier.member_id == member_id or _merged_into(
+                session, earlier.member_id, member_id
+            )
+            if not same_member or earlier.delta != -points:
                 raise IdempotencyMismatch("This external_id was used for another redemption.")
             return earlier
     _expire_locked(session, account, clock.now())
@@ -413,4 +424,24 @@ def move_points(session: Session, loser_id: int, survivor_id: int) -> dict[str, 
     survivor.debt += loser.debt
     debt, loser.debt = loser.debt, 0
     session.flush()
-    return {"points": moved, "points_debt": debt}
+    # A debt exists only at a zero balance: what one side owes, the other side's points pay.
+    settled = _settle_debt_locked(session, survivor)
+    return {"points": moved, "points_debt": debt, "points_debt_settled": settled}
+
+
+def _settle_debt_locked(session: Session, account: PointsAccount) -> int:
+    _expire_locked(session, account, clock.now())
+    settled = min(account.debt, account.balance)
+    if settled <= 0:
+        return 0
+    if _consume(session, _open_lots(session, account.member_id), settled):
+        raise AssertionError("open lots disagree with the balance")
+    account.debt -= settled
+    _write_entry(
+        session,
+        account,
+        delta=-settled,
+        kind="reverse",
+        reason="settles points owed by an earlier refund",
+    )
+    return settled

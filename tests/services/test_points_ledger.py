@@ -551,3 +551,63 @@ def test_a_merge_moves_a_debt_that_the_survivors_next_earning_settles(
     assert books.entries[-1].delta == -100
     assert value_session.get(PointsAccount, loser.id).balance == 0  # type: ignore[union-attr]
     assert count_rows(value_session, PointsLot, PointsLot.member_id == loser.id) == 1
+
+
+def test_a_merge_settles_a_moved_debt_from_the_survivors_points_at_once(
+    uow: UnitOfWork,
+    value_session: Session,
+    frozen: Any,
+    place_order: Callable[..., orders.OrderOutcome],
+) -> None:
+    set_points_rules(value_session)
+    loser, survivor = MemberFactory(), MemberFactory()
+    place_order(("card_no", loser.card_no), 10_000, external_id="L-1")  # 100 points
+    _till(uow, loser.card_no, 100, "T-L")
+    orders.record_refund(
+        uow=uow, channel="pos", external_order_id="L-1", external_id="R-L", amount_cents=10_000
+    )
+    place_order(("card_no", survivor.card_no), 30_000, external_id="S-1")  # 300 points
+
+    record = in_tx(
+        uow,
+        lambda session: member_ops.merge_members(
+            session,
+            loser=session.get(Member, loser.id),
+            survivor=session.get(Member, survivor.id),
+            reason="test",
+        ),
+    )
+
+    assert (record.moved["points_debt"], record.moved["points_debt_settled"]) == (100, 100)
+    books = assert_books_agree(value_session, survivor.id)
+    assert (books.balance, books.debt) == (200, 0)
+    assert books.entries[-1].kind == "reverse"
+    assert books.entries[-1].delta == -100
+
+
+def test_a_till_retry_after_the_member_was_merged_answers_the_first_spend(
+    uow: UnitOfWork,
+    value_session: Session,
+    frozen: Any,
+    place_order: Callable[..., orders.OrderOutcome],
+) -> None:
+    set_points_rules(value_session)
+    loser, survivor = MemberFactory(), MemberFactory()
+    place_order(("card_no", loser.card_no), 10_000, external_id="L-1")
+    first = _till(uow, loser.card_no, 40, "T-1")
+    in_tx(
+        uow,
+        lambda session: member_ops.merge_members(
+            session,
+            loser=session.get(Member, loser.id),
+            survivor=session.get(Member, survivor.id),
+            reason="test",
+        ),
+    )
+
+    retry = _till(uow, loser.card_no, 40, "T-1")  # the old card resolves to the survivor
+
+    assert retry.balance == first.balance == 60
+    books = assert_books_agree(value_session, survivor.id)
+    assert books.balance == 60
+    assert [e.kind for e in books.entries].count("spend") == 0  # the spend stayed the loser's
