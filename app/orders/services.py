@@ -115,10 +115,10 @@ def record_order(
             session.add(order)
             session.flush()  # the unique (channel, external_id) decides between duplicates
             session.add_all(OrderItem(order_id=order.id, **item) for item in items)
-            order.points_earned = _earn_for_order(session, owner, order)
-            order.tier_after = tiers.tier_view(
-                tiers.upgrade_after_order(session, member_id=owner.id, order_id=order.id)
-            )
+            earned = _earn_for_order(session, owner, order)
+            tier = tiers.upgrade_after_order(session, member_id=owner.id, order_id=order.id)
+            # Both set last, so the order row is updated once, at commit.
+            order.points_earned, order.tier_after = earned, tiers.tier_view(tier)
             uow.commit()
             return _outcome(order, replayed=False)
 

@@ -179,17 +179,6 @@ def grant_signup_bonus(session: Session, member_id: int) -> int:
     return bonus
 
 
-def _open_lots(session: Session, member_id: int, order_id: int | None = None) -> list[PointsLot]:
-    query = select(PointsLot).where(
-        PointsLot.member_id == member_id,
-        PointsLot.remaining > 0,
-        PointsLot.expires_at > clock.now(),
-    )
-    if order_id is not None:
-        query = query.where(PointsLot.order_id == order_id)
-    return list(session.scalars(query.order_by(PointsLot.expires_at, PointsLot.id)))
-
-
 def _consume(session: Session, lots: list[PointsLot], points: int) -> int:
     by_id = {lot.id: lot for lot in lots}
     taken, shortfall = rules.take_from_lots(
@@ -226,10 +215,10 @@ def spend(
             if not same_member or earlier.delta != -points:
                 raise IdempotencyMismatch("This external_id was used for another redemption.")
             return earlier
-    _expire_locked(session, account, clock.now())
+    lots = _live_lots(session, account, clock.now())
     if account.balance < points:
         raise InsufficientPoints(balance=account.balance, requested=points)
-    shortfall = _consume(session, _open_lots(session, member_id), points)
+    shortfall = _consume(session, lots, points)
     if shortfall:
         raise AssertionError("open lots disagree with the balance")
     return _write_entry(
@@ -257,12 +246,12 @@ def reverse(
     if points <= 0:
         return ReverseResult(None, 0, 0)
     account = lock_account(session, member_id)
-    _expire_locked(session, account, clock.now())
+    lots = _live_lots(session, account, clock.now())
     takeable = min(points, account.balance)
     if takeable:
-        own = _open_lots(session, member_id, order_id) if order_id is not None else []
+        own = [lot for lot in lots if order_id is not None and lot.order_id == order_id]
         left = _consume(session, own, takeable)
-        left = _consume(session, _open_lots(session, member_id), left) if left else 0
+        left = _consume(session, lots, left) if left else 0
         if left:
             raise AssertionError("open lots disagree with the balance")
     debt = points - takeable
@@ -288,6 +277,25 @@ def adjust(session: Session, *, member_id: int, delta: int, reason: str) -> Poin
 def expire_due(session: Session, *, member_id: int, now: datetime) -> PointsEntry | None:
     """Remove what is left of the member's lots that have expired by ``now``."""
     return _expire_locked(session, lock_account(session, member_id), now)
+
+
+def _live_lots(session: Session, account: PointsAccount, now: datetime) -> list[PointsLot]:
+    """The account's lots with points left, soonest expiry first, after writing off those
+    already past their expiry: one read for both."""
+    lots = list(
+        session.scalars(
+            select(PointsLot)
+            .where(PointsLot.member_id == account.member_id, PointsLot.remaining > 0)
+            .order_by(PointsLot.expires_at, PointsLot.id)
+        )
+    )
+    overdue = [lot for lot in lots if lot.expires_at <= now]
+    if overdue:
+        total = sum(lot.remaining for lot in overdue)
+        for lot in overdue:
+            lot.remaining = 0
+        _write_entry(session, account, delta=-total, kind="expire", reason="points expired")
+    return [lot for lot in lots if lot.expires_at > now]
 
 
 def _expire_locked(session: Session, account: PointsAccount, now: datetime) -> PointsEntry | None:
@@ -430,11 +438,11 @@ def move_points(session: Session, loser_id: int, survivor_id: int) -> dict[str, 
 
 
 def _settle_debt_locked(session: Session, account: PointsAccount) -> int:
-    _expire_locked(session, account, clock.now())
+    lots = _live_lots(session, account, clock.now())
     settled = min(account.debt, account.balance)
     if settled <= 0:
         return 0
-    if _consume(session, _open_lots(session, account.member_id), settled):
+    if _consume(session, lots, settled):
         raise AssertionError("open lots disagree with the balance")
     account.debt -= settled
     _write_entry(
