@@ -16,32 +16,21 @@ from app.errors import NotFound, ValidationFailed
 from app.members import operations as members
 from app.points import operations as points
 from app.points.models import ExpiryReminder, PointsEntry, PointsLot
-from app.settings.operations import replace_document
+from app.points.rules import DEFAULT_RULES
+from app.settings import services as settings
 from app.uow import UnitOfWork
 
 BATCH_SIZE = 500
 
 
 def get_points_rules(*, uow: UnitOfWork) -> dict[str, Any]:
-    with uow:
-        return points.points_rules(uow.session)
+    return settings.get_document(uow=uow, key=points.RULES_KEY, default=DEFAULT_RULES)
 
 
 def put_points_rules(*, uow: UnitOfWork, actor: Actor, rules: dict[str, Any]) -> dict[str, Any]:
-    with uow:
-        before = points.points_rules(uow.session)
-        replace_document(uow.session, points.RULES_KEY, rules)
-        record_change(
-            uow.session,
-            actor=actor,
-            action="points_rules.update",
-            target_type="settings",
-            target_id=points.RULES_KEY,
-            before=before,
-            after=rules,
-        )
-        uow.commit()
-        return rules
+    return settings.put_document(
+        uow=uow, actor=actor, key=points.RULES_KEY, default=DEFAULT_RULES, value=rules
+    )
 
 
 def adjust_points(

@@ -13,7 +13,7 @@ from app import clock
 from app.admins.operations import Actor, record_change
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.members.models import Member
-from app.settings.operations import replace_document
+from app.settings import services as settings
 from app.tiers import operations as ops
 from app.tiers import rules
 from app.tiers.models import MemberTier, Tier
@@ -80,25 +80,13 @@ def update_tier(*, uow: UnitOfWork, actor: Actor, code: str, changes: dict[str, 
 
 
 def get_policy(*, uow: UnitOfWork) -> dict[str, Any]:
-    with uow:
-        return ops.tier_policy(uow.session)
+    return settings.get_document(uow=uow, key=ops.POLICY_KEY, default=rules.DEFAULT_POLICY)
 
 
 def put_policy(*, uow: UnitOfWork, actor: Actor, policy: dict[str, Any]) -> dict[str, Any]:
-    with uow:
-        before = ops.tier_policy(uow.session)
-        replace_document(uow.session, ops.POLICY_KEY, policy)
-        record_change(
-            uow.session,
-            actor=actor,
-            action="tier_policy.update",
-            target_type="settings",
-            target_id=ops.POLICY_KEY,
-            before=before,
-            after=policy,
-        )
-        uow.commit()
-        return policy
+    return settings.put_document(
+        uow=uow, actor=actor, key=ops.POLICY_KEY, default=rules.DEFAULT_POLICY, value=policy
+    )
 
 
 def _member_batches(uow: UnitOfWork, batch_size: int) -> Any:
