@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from app.orders.models import Order
+from app.orders.models import Order, Refund
 
 
 def spend_between(session: Session, member_id: int, start: datetime, end: datetime) -> int:
@@ -26,6 +26,21 @@ def spend_by_member_between(
 ) -> dict[int, int]:
     query = select(Order.member_id, func.sum(Order.amount_cents - Order.refunded_cents)).where(
         Order.paid_at >= start, Order.paid_at < end
+    )
+    if member_ids is not None:
+        query = query.where(Order.member_id.in_(member_ids))
+    rows = session.execute(query.group_by(Order.member_id)).all()
+    return {int(member_id): int(total or 0) for member_id, total in rows}
+
+
+def refunded_points_by_member_between(
+    session: Session, start: datetime, end: datetime, member_ids: list[int] | None = None
+) -> dict[int, int]:
+    """Points that refunds recorded in [start, end) took back (or left owed), by member."""
+    query = (
+        select(Order.member_id, func.sum(Refund.points_reversed))
+        .join(Order, Order.id == Refund.order_id)
+        .where(Refund.created_at >= start, Refund.created_at < end)
     )
     if member_ids is not None:
         query = query.where(Order.member_id.in_(member_ids))

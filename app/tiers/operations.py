@@ -62,7 +62,10 @@ def metric_values(
 ) -> dict[int, int]:
     start, end = rules.window_bounds(policy["window"], now, clock.business_tz())
     if policy["metric"] == "points_earned":
-        return points.earned_by_member_between(session, start, end, member_ids)
+        # What refunds took back does not count, as refunded amounts do not count in spend.
+        earned = points.earned_by_member_between(session, start, end, member_ids)
+        refunded = orders.refunded_points_by_member_between(session, start, end, member_ids)
+        return {m: max(0, total - refunded.get(m, 0)) for m, total in earned.items()}
     return orders.spend_by_member_between(session, start, end, member_ids)
 
 

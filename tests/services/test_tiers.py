@@ -368,3 +368,22 @@ def test_an_unknown_tier_code_in_the_thresholds_is_refused(
         tiers.simulate_distribution(uow=uow, thresholds={"gold": 1, "platinum": 2, "vip": 3})
 
     assert caught.value.details == {"field": "thresholds", "codes": ["platinum", "vip"]}
+
+
+def test_points_earned_metric_does_not_count_refunded_points(
+    uow: UnitOfWork, value_session: Session, frozen: Any, place_order: Any
+) -> None:
+    from app import clock
+    from app.tiers.operations import metric_value, tier_policy
+
+    set_points_rules(value_session)
+    set_tier_policy(value_session, metric="points_earned")
+    member = MemberFactory()
+    place_order(("card_no", member.card_no), 50_000, external_id="PE-1")  # 500 points
+    orders.record_refund(
+        uow=uow, channel="pos", external_order_id="PE-1", external_id="PE-R", amount_cents=20_000
+    )
+
+    value = metric_value(value_session, member.id, tier_policy(value_session), clock.now())
+
+    assert value == 300
