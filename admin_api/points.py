@@ -9,6 +9,7 @@ from app.points import services
 from app.web.auth import admin_required, current_actor
 from app.web.deps import container
 from app.web.endpoint import endpoint
+from app.web.pagination import MAX_ID
 from app.web.schemas import CleanString, LedgerEntrySchema, StrictInt
 
 WRITERS = ("admin", "operator")
@@ -96,5 +97,7 @@ def register(bp: Blueprint) -> None:
     bp.add_url_rule("/points-rules", view_func=get_rules, methods=["GET"])
     bp.add_url_rule("/points-rules", view_func=put_rules, methods=["PUT"], endpoint="put_rules")
     bp.add_url_rule(
-        "/members/<int:member_id>/points-adjustments", view_func=adjust, methods=["POST"]
+        f"/members/<int(max={MAX_ID}):member_id>/points-adjustments",
+        view_func=adjust,
+        methods=["POST"],
     )

@@ -19,7 +19,13 @@ ATTEMPTS = 4
 _RETRYABLE_MYSQL_CODES = {1213, 1205}
 
 
+class RaceLost(Exception):
+    """A domain's own sign that a concurrent transaction changed what this one relied on."""
+
+
 def lost_a_race(error: BaseException) -> bool:
+    if isinstance(error, RaceLost):
+        return True
     if isinstance(error, IntegrityError):
         return True
     if isinstance(error, OperationalError):

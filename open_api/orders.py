@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, g
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from app import clock
 from app.orders import services
 from app.web.auth import partner_required
 from app.web.deps import container
@@ -14,6 +16,15 @@ from app.web.schemas import CleanString, StrictInt, TierSchema
 from open_api.schemas import CHANNEL, MemberRefIn, external_id_field, member_ref
 
 MAX_CENTS = 10**11  # a billion yuan: far above any real order, far below BIGINT
+
+
+EARLIEST_PAID_AT = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def paid_at_is_plausible(value: datetime) -> None:
+    """From 2000 to a day ahead of now (store clocks drift; orders are not from the future)."""
+    if not EARLIEST_PAID_AT <= value <= clock.now() + timedelta(days=1):
+        raise ValidationError("paid_at must be between 2000-01-01 and a day from now.")
 
 
 class ItemIn(Schema):
@@ -30,7 +41,7 @@ class OrderIn(Schema):
     external_id = external_id_field(required=True)
     member = fields.Nested(MemberRefIn, required=True)
     store_code = CleanString(validate=validate.Length(min=1, max=32))
-    paid_at = fields.AwareDateTime(required=True)
+    paid_at = fields.AwareDateTime(required=True, validate=paid_at_is_plausible)
     amount_cents = StrictInt(required=True, validate=validate.Range(min=0, max=MAX_CENTS))
     items = fields.List(
         fields.Nested(ItemIn), required=True, validate=validate.Length(min=1, max=500)

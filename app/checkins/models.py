@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Integer, UniqueConstraint
+from sqlalchemy import BigInteger, Date, ForeignKey, Integer, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, BigId, UTCDateTime, table_args, utcnow_column_default
@@ -15,7 +15,7 @@ class Checkin(Base):
     member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"))
     day: Mapped[date] = mapped_column(Date)  # the business day in TIMEZONE
     streak: Mapped[int] = mapped_column(Integer)
-    points: Mapped[int] = mapped_column(Integer)
+    points: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow_column_default)
 
     # One check-in per member and business day: the second insert fails, whatever the race.

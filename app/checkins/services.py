@@ -14,6 +14,7 @@ from app.errors import LimitReached, Unauthorized
 from app.members import operations as members
 from app.points import operations as points
 from app.points import rules
+from app.retry import run_retrying_races
 from app.uow import UnitOfWork
 
 
@@ -26,36 +27,40 @@ class CheckinResult:
 def check_in(*, uow: UnitOfWork, member_id: int) -> CheckinResult:
     """One check-in per member and business day (409 limit_reached for a second)."""
     today = clock.today()
-    try:
+
+    def attempt() -> CheckinResult:
         with uow:
             session = uow.session
             member = members.get_active(session, member_id)
             if member is None:
                 raise Unauthorized("This member no longer exists.")
-            member_id = member.id  # a merged member's token checks in the survivor
-            points.lock_account(session, member_id)  # queues a member's concurrent check-ins
+            owner_id = member.id  # a merged member's token checks in the survivor
+            points.lock_account(session, owner_id)  # queues a member's concurrent check-ins
             if session.scalars(
-                select(Checkin.id).where(Checkin.member_id == member_id, Checkin.day == today)
+                select(Checkin.id).where(Checkin.member_id == owner_id, Checkin.day == today)
             ).first():
                 raise LimitReached("Already checked in today.", day=today.isoformat())
             yesterday = session.scalars(
                 select(Checkin).where(
-                    Checkin.member_id == member_id, Checkin.day == today - timedelta(days=1)
+                    Checkin.member_id == owner_id, Checkin.day == today - timedelta(days=1)
                 )
             ).first()
             streak = yesterday.streak + 1 if yesterday else 1
             award = rules.checkin_points(points.points_rules(session)["checkin"], streak)
-            session.add(Checkin(member_id=member_id, day=today, streak=streak, points=award))
+            session.add(Checkin(member_id=owner_id, day=today, streak=streak, points=award))
             session.flush()
             if award > 0:
                 points.earn(
                     session,
-                    member_id=member_id,
+                    member_id=owner_id,
                     points=award,
                     reason=f"check-in {today.isoformat()} (day {streak})",
-                    idempotency_key=f"checkin:{member_id}:{today.isoformat()}",
+                    idempotency_key=f"checkin:{owner_id}:{today.isoformat()}",
                 )
             uow.commit()
             return CheckinResult(points=award, streak=streak)
+
+    try:
+        return run_retrying_races(attempt)
     except IntegrityError:
         raise LimitReached("Already checked in today.", day=today.isoformat()) from None

@@ -20,8 +20,8 @@ class Order(Base):
     paid_at: Mapped[datetime] = mapped_column(UTCDateTime)
     amount_cents: Mapped[int] = mapped_column(BigInteger)
     refunded_cents: Mapped[int] = mapped_column(BigInteger, default=0)
-    points_earned: Mapped[int] = mapped_column(Integer, default=0)
-    points_reversed: Mapped[int] = mapped_column(Integer, default=0)
+    points_earned: Mapped[int] = mapped_column(BigInteger, default=0)
+    points_reversed: Mapped[int] = mapped_column(BigInteger, default=0)
     # The answer given when the order was recorded, replayed for its duplicates.
     tier_after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     coupon_codes: Mapped[list[str] | None] = mapped_column(JSON)
@@ -62,8 +62,8 @@ class Refund(Base):
     channel: Mapped[str] = mapped_column(BinaryString(16))
     external_id: Mapped[str] = mapped_column(BinaryString(64))
     amount_cents: Mapped[int] = mapped_column(BigInteger)
-    points_reversed: Mapped[int] = mapped_column(Integer)
-    debt_added: Mapped[int] = mapped_column(Integer, default=0)
+    points_reversed: Mapped[int] = mapped_column(BigInteger)
+    debt_added: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow_column_default)
 
     __table_args__ = table_args(UniqueConstraint("channel", "external_id"))

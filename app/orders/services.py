@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import clock
-from app.errors import Conflict, NotFound, ValidationFailed
+from app.errors import Conflict, IdempotencyMismatch, NotFound, ValidationFailed
 from app.members import operations as members
 from app.members import rules as member_rules
 from app.members.models import Member
@@ -169,6 +169,12 @@ def record_refund(
                 select(Refund).where(Refund.channel == channel, Refund.external_id == external_id)
             ).one_or_none()
             if earlier is not None:
+                if earlier.amount_cents != amount_cents or earlier.order_id != _order_id(
+                    session, channel, external_order_id
+                ):
+                    raise IdempotencyMismatch(
+                        "This refund external_id was used for another refund."
+                    )
                 return RefundOutcome(earlier.id, earlier.points_reversed, earlier.debt_added, True)
             order = session.scalars(
                 select(Order)
@@ -214,6 +220,11 @@ def record_refund(
     return run_retrying_races(attempt)
 
 
+def _order_id(session: Session, channel: str, external_order_id: str) -> int | None:
+    order = _existing_order(session, channel, external_order_id)
+    return order.id if order is not None else None
+
+
 @dataclass(frozen=True)
 class RedeemOutcome:
     member_id: int
@@ -234,9 +245,16 @@ def redeem_at_till(
     """Spend points at the till, once per (partner, external_id): a retry answers the
     balance the first spend left. InsufficientPoints when the balance is short."""
 
+    key = f"till:{partner_key}:{external_id}"
+
     def attempt() -> RedeemOutcome:
         with uow:
             session = uow.session
+            earlier = points.entry_by_key(session, key)
+            if earlier is not None:  # a retry: answer it even if the card QR has expired since
+                if earlier.delta != -points_to_spend:
+                    raise IdempotencyMismatch("This external_id was used for another redemption.")
+                return RedeemOutcome(earlier.member_id, earlier.balance_after)
             owner = _member_for(session, member, channel=channel, secret=secret, create=False)
             where = f" at {store_code}" if store_code else ""
             entry = points.spend(
@@ -244,7 +262,7 @@ def redeem_at_till(
                 member_id=owner.id,
                 points=points_to_spend,
                 reason=f"till redemption {external_id}{where}",
-                idempotency_key=f"till:{partner_key}:{external_id}",
+                idempotency_key=key,
             )
             uow.commit()
             return RedeemOutcome(owner.id, entry.balance_after)

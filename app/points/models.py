@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, BigId, BinaryString, UTCDateTime, table_args, utcnow_column_default
@@ -20,8 +20,8 @@ class PointsAccount(Base):
     __tablename__ = "points_accounts"
 
     member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"), primary_key=True)
-    balance: Mapped[int] = mapped_column(Integer, default=0)
-    debt: Mapped[int] = mapped_column(Integer, default=0)
+    balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    debt: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utcnow_column_default, onupdate=utcnow_column_default
     )
@@ -34,10 +34,10 @@ class PointsEntry(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"))
-    delta: Mapped[int] = mapped_column(Integer)
+    delta: Mapped[int] = mapped_column(BigInteger)
     kind: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(String(255))
-    balance_after: Mapped[int] = mapped_column(Integer)
+    balance_after: Mapped[int] = mapped_column(BigInteger)
     # Retries of the same spend or earn find this and change nothing.
     idempotency_key: Mapped[str | None] = mapped_column(BinaryString(160), unique=True)
     order_id: Mapped[int | None] = mapped_column(BigId)
@@ -58,8 +58,8 @@ class PointsLot(Base):
     member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"))
     entry_id: Mapped[int] = mapped_column(BigId, ForeignKey("points_entries.id"))
     order_id: Mapped[int | None] = mapped_column(BigId)
-    points: Mapped[int] = mapped_column(Integer)
-    remaining: Mapped[int] = mapped_column(Integer)
+    points: Mapped[int] = mapped_column(BigInteger)
+    remaining: Mapped[int] = mapped_column(BigInteger)
     earned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow_column_default)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -77,7 +77,7 @@ class ExpiryReminder(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    points: Mapped[int] = mapped_column(Integer)
+    points: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow_column_default)
 

@@ -19,9 +19,18 @@ from app import clock
 from app.errors import IdempotencyMismatch, InsufficientPoints, ValidationFailed
 from app.points import rules
 from app.points.models import PointsAccount, PointsEntry, PointsLot
+from app.retry import RaceLost
 from app.settings.operations import read_document
 
 RULES_KEY = "points_rules"
+
+
+class MergedMeanwhile(RaceLost):
+    """The member was merged into another while this transaction worked on it; retry."""
+
+    def __init__(self, member_id: int, survivor_id: int) -> None:
+        super().__init__(f"member {member_id} was merged into {survivor_id}")
+        self.survivor_id = survivor_id
 
 
 def points_rules(session: Session) -> dict[str, Any]:
@@ -31,13 +40,24 @@ def points_rules(session: Session) -> dict[str, Any]:
 def lock_account(session: Session, member_id: int) -> PointsAccount:
     """The member's account row, locked until the transaction ends (created on first use)."""
     account = _select_for_update(session, member_id)
-    if account is not None:
-        return account
-    _insert_account_if_missing(session, member_id)
-    account = _select_for_update(session, member_id)
+    if account is None:
+        _insert_account_if_missing(session, member_id)
+        account = _select_for_update(session, member_id)
     if account is None:
         raise RuntimeError(f"points account of member {member_id} vanished")
+    _refuse_merged(session, member_id)
     return account
+
+
+def _refuse_merged(session: Session, member_id: int) -> None:
+    """A merge holds both accounts' locks until it commits: read after taking the lock,
+    the member's row says whether it was merged meanwhile. Then the use case must start
+    again (it will resolve the survivor) rather than credit a member nobody can reach."""
+    from app.members.models import Member  # read only
+
+    merged_into = session.scalar(select(Member.merged_into_id).where(Member.id == member_id))
+    if merged_into is not None:
+        raise MergedMeanwhile(member_id, merged_into)
 
 
 def _insert_account_if_missing(session: Session, member_id: int) -> None:
@@ -165,8 +185,14 @@ def _merged_into(session: Session, former_id: int, member_id: int) -> bool:
     """Whether ``former_id`` was merged into ``member_id`` (a retry after a merge)."""
     from app.members.models import Member  # read only: who a merged member became
 
-    merged_into = session.scalar(select(Member.merged_into_id).where(Member.id == former_id))
-    return merged_into == member_id
+    current: int | None = former_id
+    for _ in range(16):  # merges chain rarely; a bound keeps a bad row from looping
+        current = session.scalar(select(Member.merged_into_id).where(Member.id == current))
+        if current is None:
+            return False
+        if current == member_id:
+            return True
+    return False
 
 
 def grant_signup_bonus(session: Session, member_id: int) -> int:

@@ -17,6 +17,7 @@ from app.members import operations as members
 from app.points import operations as points
 from app.points.models import ExpiryReminder, PointsEntry, PointsLot
 from app.points.rules import DEFAULT_RULES
+from app.retry import run_retrying_races
 from app.settings import services as settings
 from app.uow import UnitOfWork
 
@@ -39,6 +40,10 @@ def adjust_points(
     """An operator's correction, with a mandatory reason; audited."""
     if not reason.strip():
         raise ValidationFailed("A reason is required.", field="reason")
+    return run_retrying_races(lambda: _adjust(uow, actor, member_id, delta, reason))
+
+
+def _adjust(uow: UnitOfWork, actor: Actor, member_id: int, delta: int, reason: str) -> PointsEntry:
     with uow:
         member = members.get_active(uow.session, member_id)
         if member is None:

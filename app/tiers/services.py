@@ -108,13 +108,24 @@ def _member_batches(uow: UnitOfWork, batch_size: int) -> Any:
 
 
 def _decide(
-    session: Any, ids: list[int], tiers: list[rules.TierRef], policy: dict[str, Any], now: datetime
+    session: Any,
+    ids: list[int],
+    tiers: list[rules.TierRef],
+    policy: dict[str, Any],
+    now: datetime,
+    *,
+    lock: bool = False,
 ) -> list[tuple[int, ops.Standing, rules.TierRef | None, int]]:
     """(member, standing, assessed tier, value) for a batch; shared by the job and simulate."""
     values = ops.metric_values(session, policy, now, ids)
     rows = {
         row.member_id: row
-        for row in session.scalars(select(MemberTier).where(MemberTier.member_id.in_(ids)))
+        for row in session.scalars(
+            # Locked while assessing: an order's upgrade meanwhile waits, never is overwritten.
+            select(MemberTier).where(MemberTier.member_id.in_(ids)).with_for_update(of=MemberTier)
+            if lock
+            else select(MemberTier).where(MemberTier.member_id.in_(ids))
+        )
     }
     by_code = {tier.code: tier for tier in tiers}
     base = rules.tier_for_value(tiers, 0)
@@ -142,7 +153,9 @@ def assess_tiers(*, uow: UnitOfWork, batch_size: int = BATCH_SIZE) -> dict[str, 
             session = uow.session
             tiers = ops.load_tiers(session)
             policy = ops.tier_policy(session)
-            for member_id, standing, target, value in _decide(session, ids, tiers, policy, now):
+            for member_id, standing, target, value in _decide(
+                session, ids, tiers, policy, now, lock=True
+            ):
                 counts["assessed"] += 1
                 if _code(target) == _code(standing.tier):
                     continue

@@ -119,7 +119,10 @@ def _verify_partner_signature() -> partner_services.PartnerPrincipal:
     )
     if not (app_key and timestamp and nonce and signature):
         raise Unauthorized("X-App-Key, X-Timestamp, X-Nonce and X-Signature are required.")
-    if not (timestamp.isascii() and timestamp.isdigit()) or len(nonce) > 64:
+    if (
+        not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12)
+        or len(nonce) > 64
+    ):
         raise Unauthorized("X-Timestamp must be unix seconds and X-Nonce at most 64 chars.")
     window = deps.config.open_api_clock_skew_seconds
     now_ts = int(clock.now().timestamp())

@@ -31,7 +31,8 @@ def decode_cursor(cursor: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         version, _, key = raw.partition(":")
-        if version != "v1" or not (key.isascii() and key.isdigit()) or int(key) > MAX_ID:
+        digits = key.isascii() and key.isdigit() and len(key) <= 19
+        if version != "v1" or not digits or int(key) > MAX_ID:
             raise ValueError(raw)
         return int(key)
     except ValueError:
@@ -40,7 +41,8 @@ def decode_cursor(cursor: str) -> int:
 
 def page_request() -> PageRequest:
     raw_limit = request.args.get("limit", str(DEFAULT_LIMIT))
-    if not (raw_limit.isascii() and raw_limit.isdigit()) or not 1 <= int(raw_limit) <= MAX_LIMIT:
+    valid = raw_limit.isascii() and raw_limit.isdigit() and len(raw_limit) <= 3
+    if not valid or not 1 <= int(raw_limit) <= MAX_LIMIT:
         raise ValidationFailed(f"limit must be 1 to {MAX_LIMIT}.", field="limit")
     cursor = request.args.get("cursor")
     return PageRequest(limit=int(raw_limit), after=decode_cursor(cursor) if cursor else None)

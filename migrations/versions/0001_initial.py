@@ -1,8 +1,8 @@
-"""Initial schema: members, identities, admins, partners, idempotency, job runs, orders, points, tiers, check-ins
+"""Initial schema: members and identities, admins and audit, partners, idempotency, job runs, orders, points, tiers, check-ins
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 22:20:05.852774
+Create Date: 2026-11-24 23:18:48.920632
 """
 
 from alembic import op
@@ -151,7 +151,7 @@ def upgrade() -> None:
     sa.Column('member_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
     sa.Column('streak', sa.Integer(), nullable=False),
-    sa.Column('points', sa.Integer(), nullable=False),
+    sa.Column('points', sa.BigInteger(), nullable=False),
     sa.Column('created_at', app.db.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_checkins_member_id_members')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_checkins')),
@@ -213,8 +213,8 @@ def upgrade() -> None:
     sa.Column('paid_at', app.db.UTCDateTime(), nullable=False),
     sa.Column('amount_cents', sa.BigInteger(), nullable=False),
     sa.Column('refunded_cents', sa.BigInteger(), nullable=False),
-    sa.Column('points_earned', sa.Integer(), nullable=False),
-    sa.Column('points_reversed', sa.Integer(), nullable=False),
+    sa.Column('points_earned', sa.BigInteger(), nullable=False),
+    sa.Column('points_reversed', sa.BigInteger(), nullable=False),
     sa.Column('tier_after', sa.JSON(), nullable=True),
     sa.Column('coupon_codes', sa.JSON(), nullable=True),
     sa.Column('created_at', app.db.UTCDateTime(), nullable=False),
@@ -229,8 +229,8 @@ def upgrade() -> None:
 
     op.create_table('points_accounts',
     sa.Column('member_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('balance', sa.Integer(), nullable=False),
-    sa.Column('debt', sa.Integer(), nullable=False),
+    sa.Column('balance', sa.BigInteger(), nullable=False),
+    sa.Column('debt', sa.BigInteger(), nullable=False),
     sa.Column('updated_at', app.db.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_points_accounts_member_id_members')),
     sa.PrimaryKeyConstraint('member_id', name=op.f('pk_points_accounts')),
@@ -240,10 +240,10 @@ def upgrade() -> None:
     op.create_table('points_entries',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('member_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('delta', sa.Integer(), nullable=False),
+    sa.Column('delta', sa.BigInteger(), nullable=False),
     sa.Column('kind', sa.String(length=16), nullable=False),
     sa.Column('reason', sa.String(length=255), nullable=False),
-    sa.Column('balance_after', sa.Integer(), nullable=False),
+    sa.Column('balance_after', sa.BigInteger(), nullable=False),
     sa.Column('idempotency_key', app.db.BinaryString(length=160), nullable=True),
     sa.Column('order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('created_at', app.db.UTCDateTime(), nullable=False),
@@ -261,7 +261,7 @@ def upgrade() -> None:
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('member_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('expires_at', app.db.UTCDateTime(), nullable=False),
-    sa.Column('points', sa.Integer(), nullable=False),
+    sa.Column('points', sa.BigInteger(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('created_at', app.db.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_points_expiry_reminders_member_id_members')),
@@ -310,8 +310,8 @@ def upgrade() -> None:
     sa.Column('member_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('entry_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
-    sa.Column('points', sa.Integer(), nullable=False),
-    sa.Column('remaining', sa.Integer(), nullable=False),
+    sa.Column('points', sa.BigInteger(), nullable=False),
+    sa.Column('remaining', sa.BigInteger(), nullable=False),
     sa.Column('earned_at', app.db.UTCDateTime(), nullable=False),
     sa.Column('expires_at', app.db.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['entry_id'], ['points_entries.id'], name=op.f('fk_points_lots_entry_id_points_entries')),
@@ -330,8 +330,8 @@ def upgrade() -> None:
     sa.Column('channel', app.db.BinaryString(length=16), nullable=False),
     sa.Column('external_id', app.db.BinaryString(length=64), nullable=False),
     sa.Column('amount_cents', sa.BigInteger(), nullable=False),
-    sa.Column('points_reversed', sa.Integer(), nullable=False),
-    sa.Column('debt_added', sa.Integer(), nullable=False),
+    sa.Column('points_reversed', sa.BigInteger(), nullable=False),
+    sa.Column('debt_added', sa.BigInteger(), nullable=False),
     sa.Column('created_at', app.db.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_refunds_order_id_orders')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_refunds')),

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from app.members.models import Member
@@ -17,7 +18,7 @@ from app.orders.models import Order, OrderItem, Refund
 from app.points.models import PointsAccount, PointsEntry, PointsLot
 from app.tiers.models import Tier
 from tests.api.conftest import assert_envelope
-from tests.helpers import bearer, open_post, signed_headers
+from tests.helpers import PartnerKeys, bearer, open_post, signed_headers
 
 ORDERS = "/open/v1/orders"
 REFUNDS = "/open/v1/refunds"
@@ -587,3 +588,68 @@ class TestUnsigned:
             "bad_signature"
         )
         assert count(Order) == 0
+
+
+# Retries and edges a store system meets in the field.
+
+
+def test_a_till_retry_after_the_qr_expired_answers_the_first_spend(
+    client: FlaskClient, partner: PartnerKeys, member: dict[str, Any], card_no: str, frozen: Any
+) -> None:
+    assert (
+        open_post(
+            client, partner, ORDERS, order_body({"card_no": card_no}, amount_cents=50_000)
+        ).status_code
+        == 201
+    )
+    qr = client.get("/mp/v1/card", headers=bearer(member["token"])).get_json()["qr_payload"]
+    first = open_post(client, partner, REDEEM, redeem_body({"qr_payload": qr}, 100, "T-QR"))
+    assert first.status_code == 201, first.get_json()
+
+    frozen.shift(timedelta(minutes=5))  # the QR code has expired; the till retries
+    again = open_post(client, partner, REDEEM, redeem_body({"qr_payload": qr}, 100, "T-QR"))
+
+    assert (again.status_code, again.get_json()) == (201, first.get_json())
+    assert first.get_json()["balance"] == 400
+
+
+def test_a_refund_external_id_reused_for_another_order_is_refused(
+    client: FlaskClient, partner: PartnerKeys, card_no: str
+) -> None:
+    for external_id in ("O-1", "O-2"):
+        body = order_body({"card_no": card_no}, external_id=external_id, amount_cents=10_000)
+        assert open_post(client, partner, ORDERS, body).status_code == 201
+    assert open_post(client, partner, REFUNDS, refund_body("O-1", "R1", 10_000)).status_code == 201
+
+    reused = open_post(client, partner, REFUNDS, refund_body("O-2", "R1", 10_000))
+
+    assert_envelope(reused, 409, "idempotency_mismatch")
+
+
+def test_an_absurd_timestamp_is_401_not_500(client: FlaskClient, partner: PartnerKeys) -> None:
+    headers = signed_headers(partner, "GET", "/open/v1/members/lookup?card_no=1")
+    headers["X-Timestamp"] = "9" * 5000
+    response = client.get("/open/v1/members/lookup?card_no=1", headers=headers)
+    assert_envelope(response, 401, "unauthorized")
+
+
+def test_paid_at_outside_the_plausible_range_is_422(
+    client: FlaskClient, partner: PartnerKeys, card_no: str
+) -> None:
+    for paid_at in (
+        "9999-12-31T23:00:00-05:00",
+        "0001-01-01T01:00:00+14:00",
+        "1999-12-31T00:00:00+08:00",
+    ):
+        body = order_body({"card_no": card_no}, paid_at=paid_at)
+        response = open_post(client, partner, ORDERS, body)
+        assert_envelope(response, 422, "validation_error")
+
+
+def test_a_limit_of_thousands_of_digits_is_422(
+    client: FlaskClient, partner: PartnerKeys, member: dict[str, Any]
+) -> None:
+    response = client.get(
+        "/mp/v1/points/ledger?limit=" + "9" * 5000, headers=bearer(member["token"])
+    )
+    assert_envelope(response, 422, "validation_error")

@@ -611,3 +611,28 @@ def test_a_till_retry_after_the_member_was_merged_answers_the_first_spend(
     books = assert_books_agree(value_session, survivor.id)
     assert books.balance == 60
     assert [e.kind for e in books.entries].count("spend") == 0  # the spend stayed the loser's
+
+
+def test_points_never_land_on_a_member_merged_meanwhile(
+    uow: UnitOfWork, value_session: Session, frozen: Any
+) -> None:
+    """A use case that read the loser before a merge committed must start again: locking the
+    loser's account after the merge refuses, and the retry resolves the survivor."""
+    loser, survivor = MemberFactory(), MemberFactory()
+    in_tx(
+        uow,
+        lambda session: member_ops.merge_members(
+            session,
+            loser=session.get(Member, loser.id),
+            survivor=session.get(Member, survivor.id),
+            reason="test",
+        ),
+    )
+
+    with pytest.raises(points.MergedMeanwhile) as raised:
+        in_tx(uow, lambda session: points.lock_account(session, loser.id))
+
+    assert raised.value.survivor_id == survivor.id
+    from app.retry import lost_a_race
+
+    assert lost_a_race(raised.value)
