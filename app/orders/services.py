@@ -200,22 +200,24 @@ def record_refund(
                 member_id=order.member_id,
                 points=due,
                 order_id=order.id,
+                still_reversible=order.points_earned - order.points_reversed,
                 reason=f"refund {channel}/{external_id} of order {external_order_id}",
             )
+            taken = result.reversed_points + result.debt_added  # less than due if some expired
             order.refunded_cents += amount_cents
-            order.points_reversed += due
+            order.points_reversed += taken
             refund = Refund(
                 order_id=order.id,
                 channel=channel,
                 external_id=external_id,
                 amount_cents=amount_cents,
-                points_reversed=due,
+                points_reversed=taken,
                 debt_added=result.debt_added,
             )
             session.add(refund)
             session.flush()
             uow.commit()
-            return RefundOutcome(refund.id, due, result.debt_added, False)
+            return RefundOutcome(refund.id, taken, result.debt_added, False)
 
     return run_retrying_races(attempt)
 

@@ -60,6 +60,8 @@ class PointsLot(Base):
     order_id: Mapped[int | None] = mapped_column(BigId)
     points: Mapped[int] = mapped_column(BigInteger)
     remaining: Mapped[int] = mapped_column(BigInteger)
+    # What of ``points`` expired unused: a refund cannot take these back a second time.
+    expired: Mapped[int] = mapped_column(BigInteger, default=0)
     earned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow_column_default)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

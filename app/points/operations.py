@@ -265,14 +265,27 @@ class ReverseResult:
 
 
 def reverse(
-    session: Session, *, member_id: int, points: int, reason: str, order_id: int | None = None
+    session: Session,
+    *,
+    member_id: int,
+    points: int,
+    reason: str,
+    order_id: int | None = None,
+    still_reversible: int | None = None,
 ) -> ReverseResult:
     """Take back points (a refund): first from the order's own lot, then from the others;
-    what the member already spent becomes a debt instead of a negative balance."""
+    what the member already spent becomes a debt instead of a negative balance.
+
+    ``still_reversible`` (the order's points not yet taken back) is lowered by what of the
+    order's points expired unused: the member lost those once already."""
     if points <= 0:
         return ReverseResult(None, 0, 0)
     account = lock_account(session, member_id)
     lots = _live_lots(session, account, clock.now())
+    if still_reversible is not None and order_id is not None:
+        points = min(points, max(0, still_reversible - _expired_of_order(session, order_id)))
+        if points == 0:
+            return ReverseResult(None, 0, 0)
     takeable = min(points, account.balance)
     if takeable:
         own = [lot for lot in lots if order_id is not None and lot.order_id == order_id]
@@ -288,6 +301,13 @@ def reverse(
             session, account, delta=-takeable, kind="reverse", reason=reason, order_id=order_id
         )
     return ReverseResult(entry, takeable, debt)
+
+
+def _expired_of_order(session: Session, order_id: int) -> int:
+    total = session.scalar(
+        select(func.coalesce(func.sum(PointsLot.expired), 0)).where(PointsLot.order_id == order_id)
+    )
+    return int(total or 0)
 
 
 def adjust(session: Session, *, member_id: int, delta: int, reason: str) -> PointsEntry:
@@ -319,6 +339,7 @@ def _live_lots(session: Session, account: PointsAccount, now: datetime) -> list[
     if overdue:
         total = sum(lot.remaining for lot in overdue)
         for lot in overdue:
+            lot.expired += lot.remaining
             lot.remaining = 0
         _write_entry(session, account, delta=-total, kind="expire", reason="points expired")
     return [lot for lot in lots if lot.expires_at > now]
@@ -339,6 +360,7 @@ def _expire_locked(session: Session, account: PointsAccount, now: datetime) -> P
     if total == 0:
         return None
     for lot in lots:
+        lot.expired += lot.remaining
         lot.remaining = 0
     return _write_entry(session, account, delta=-total, kind="expire", reason="points expired")
 

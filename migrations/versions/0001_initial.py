@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 23:18:48.920632
+Create Date: 2026-11-24 23:35:57.917364
 """
 
 from alembic import op
@@ -312,6 +312,7 @@ def upgrade() -> None:
     sa.Column('order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('points', sa.BigInteger(), nullable=False),
     sa.Column('remaining', sa.BigInteger(), nullable=False),
+    sa.Column('expired', sa.BigInteger(), nullable=False),
     sa.Column('earned_at', app.db.UTCDateTime(), nullable=False),
     sa.Column('expires_at', app.db.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['entry_id'], ['points_entries.id'], name=op.f('fk_points_lots_entry_id_points_entries')),

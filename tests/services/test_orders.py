@@ -25,6 +25,7 @@ from app.members import services as members
 from app.members.models import PROVIDER_CHANNEL, Member, MemberIdentity
 from app.orders import services as orders
 from app.orders.models import Order, OrderItem, Refund
+from app.points import services as points_services
 from app.points.models import PointsEntry
 from app.uow import UnitOfWork
 from tests.factories import IdentityFactory, MemberFactory
@@ -584,3 +585,35 @@ def test_the_till_never_creates_a_member(
             external_id="TILL-X",
         )
     assert count_rows(rules_set, Member) == members_before
+
+
+def test_a_refund_never_takes_back_points_that_already_expired_unused(
+    uow: UnitOfWork, place_order: PlaceOrder, session: Session, member: Member, frozen: Any
+) -> None:
+    set_points_rules(session, expiry={"kind": "days", "days": 30})
+    place_order(("card_no", member.card_no), 10_000, external_id="O-EXP")  # 100 points
+    redeem(uow, member, 60, "TILL-EXP")  # 40 left, which then expire
+    frozen.shift(timedelta(days=31))
+    expired = points_services.expire_points(uow=uow)
+    assert expired == {"members": 1, "points": 40}
+
+    result = refund(uow, "O-EXP", "R-EXP", 10_000)
+
+    # The member used 60 of the order's points: those are owed; the 40 that expired are not.
+    assert (result.points_reversed, result.debt_added) == (60, 60)
+    books = assert_books_agree(session, member.id)
+    assert (books.balance, books.debt) == (0, 60)
+
+
+def test_a_refund_of_an_order_whose_points_all_expired_takes_nothing(
+    uow: UnitOfWork, place_order: PlaceOrder, session: Session, member: Member, frozen: Any
+) -> None:
+    set_points_rules(session, expiry={"kind": "days", "days": 30})
+    place_order(("card_no", member.card_no), 10_000, external_id="O-ALL")
+    frozen.shift(timedelta(days=31))
+    points_services.expire_points(uow=uow)
+
+    result = refund(uow, "O-ALL", "R-ALL", 10_000)
+
+    assert (result.points_reversed, result.debt_added) == (0, 0)
+    assert (assert_books_agree(session, member.id).debt) == 0

@@ -70,6 +70,7 @@ class OrderState:
     amount: int
     points_earned: int
     refunded: int = 0
+    reversed: int = 0  # points refunds took back (or left owed) so far
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,18 @@ class PointsMachine(RuleBasedStateMachine):
     def next_id(self, prefix: str) -> str:
         self.counter += 1
         return f"{prefix}-{self.counter:04d}"
+
+    def expired_of(self, external_id: str) -> int:
+        from app.orders.models import Order
+
+        with self.session_factory() as session:
+            order_id = session.scalar(select(Order.id).where(Order.external_id == external_id))
+            total = session.scalar(
+                select(func.coalesce(func.sum(PointsLot.expired), 0)).where(
+                    PointsLot.order_id == order_id
+                )
+            )
+        return int(total or 0)
 
     def standing(self, who: int) -> Standing:
         """The member's standing read afresh (and remembered as the next step's "before")."""
@@ -229,19 +242,26 @@ class PointsMachine(RuleBasedStateMachine):
         )
         outcome = orders.record_refund(**call)
         state.refunded += amount
-        taken = min(due, before.spendable)
-        assert outcome.points_reversed == due
-        assert outcome.debt_added == due - taken
+        # Points of the order that expired unused were lost once: a refund does not take them
+        # again. (Read after the call: the refund itself writes off lots overdue by then.)
+        lost = self.expired_of(order)
+        owed = min(due, max(0, state.points_earned - lost - state.reversed))
+        if owed < due:
+            event("a refund found some of the order's points expired")
+        taken = min(owed, before.spendable)
+        assert outcome.points_reversed == owed
+        assert outcome.debt_added == owed - taken
+        state.reversed += owed
         if outcome.debt_added:
             event("a refund left a debt")
         after = self.standing(state.who)
         assert after.spendable == before.spendable - taken
-        assert after.debt == before.debt + due - taken
+        assert after.debt == before.debt + owed - taken
         # a replay of the same refund answers the same and changes nothing
         again = orders.record_refund(**call)
         assert (again.refund_id, again.points_reversed, again.replayed) == (
             outcome.refund_id,
-            due,
+            owed,
             True,
         )
         self.assert_unchanged(after, state.who)
