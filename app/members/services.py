@@ -7,13 +7,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, TypeVar
 
+from sqlalchemy import or_, select
+
 from app import clock
 from app.errors import Conflict, NotFound, Unauthorized, UpstreamUnavailable, ValidationFailed
 from app.members import operations as ops
 from app.members import rules
-from app.members.models import PROVIDER_MINIPROGRAM, Member
+from app.members.models import PROVIDER_MINIPROGRAM, Member, MemberIdentity, MemberMerge
 from app.members.ports import MiniProgramAuth
 from app.points import operations as points
+from app.points import queries as points_queries
 from app.retry import run_retrying_races
 from app.tiers import operations as tiers
 from app.uow import UnitOfWork
@@ -188,8 +191,8 @@ def get_card(*, uow: UnitOfWork, member_id: int, secret: str, qr_ttl_seconds: in
             tier=tier,
             growth=growth,
             points={
-                "balance": points.balance_of(uow.session, member.id),
-                "expiring": points.expiring_soonest(uow.session, member.id),
+                "balance": points_queries.balance_of(uow.session, member.id),
+                "expiring": points_queries.expiring_soonest(uow.session, member.id),
             },
         )
 
@@ -222,9 +225,9 @@ def look_up_member(
         member = ops.resolve(session, member)
         if member is None:
             raise NotFound("No member matches.")
-        tier, _ = tiers.card_tier(session, member.id)
+        tier = tiers.tier_view(tiers.current_tier(session, member.id))
         return LookupView(
-            member=member, tier=tier, points_balance=points.balance_of(session, member.id)
+            member=member, tier=tier, points_balance=points_queries.balance_of(session, member.id)
         )
 
 
@@ -261,8 +264,6 @@ def search_members(
     limit: int,
 ) -> list[Member]:
     """Active members, newest first, optionally by exact card number or phone."""
-    from sqlalchemy import select
-
     with uow:
         query = select(Member).where(Member.status == "active").order_by(Member.id.desc())
         if card_no:
@@ -275,10 +276,6 @@ def search_members(
 
 
 def member_detail(*, uow: UnitOfWork, member_id: int) -> MemberDetail:
-    from sqlalchemy import or_, select
-
-    from app.members.models import MemberIdentity, MemberMerge
-
     with uow:
         member = uow.session.get(Member, member_id)
         if member is None:
@@ -302,13 +299,13 @@ def member_detail(*, uow: UnitOfWork, member_id: int) -> MemberDetail:
                 .order_by(MemberMerge.id)
             )
         )
-        tier, _ = tiers.card_tier(uow.session, member_id)
+        tier = tiers.tier_view(tiers.current_tier(uow.session, member_id))
         return MemberDetail(
             member=member,
             identities=identities,
             merges=merges,
-            points=points.account_summary(uow.session, member_id),
-            ledger=points.recent_entries(uow.session, member_id, limit=20),
+            points=points_queries.account_summary(uow.session, member_id),
+            ledger=points_queries.recent_entries(uow.session, member_id, limit=20),
             tier=tier,
             tier_history=tiers.recent_changes(uow.session, member_id, limit=20),
         )

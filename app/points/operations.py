@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.errors import IdempotencyMismatch, InsufficientPoints, ValidationFailed
+from app.members.models import Member
 from app.points import rules
 from app.points.models import PointsAccount, PointsEntry, PointsLot
 from app.retry import RaceLost
@@ -53,8 +54,6 @@ def _refuse_merged(session: Session, member_id: int) -> None:
     """A merge holds both accounts' locks until it commits: read after taking the lock,
     the member's row says whether it was merged meanwhile. Then the use case must start
     again (it will resolve the survivor) rather than credit a member nobody can reach."""
-    from app.members.models import Member  # read only
-
     merged_into = session.scalar(select(Member.merged_into_id).where(Member.id == member_id))
     if merged_into is not None:
         raise MergedMeanwhile(member_id, merged_into)
@@ -183,16 +182,10 @@ def earn(
 
 def _merged_into(session: Session, former_id: int, member_id: int) -> bool:
     """Whether ``former_id`` was merged into ``member_id`` (a retry after a merge)."""
-    from app.members.models import Member  # read only: who a merged member became
+    from app.members import operations as members  # read only; members imports us lazily
 
-    current: int | None = former_id
-    for _ in range(16):  # merges chain rarely; a bound keeps a bad row from looping
-        current = session.scalar(select(Member.merged_into_id).where(Member.id == current))
-        if current is None:
-            return False
-        if current == member_id:
-            return True
-    return False
+    survivor = members.resolve(session, session.get(Member, former_id))
+    return survivor is not None and survivor.id == member_id and former_id != member_id
 
 
 def grant_signup_bonus(session: Session, member_id: int) -> int:
@@ -335,128 +328,32 @@ def _live_lots(session: Session, account: PointsAccount, now: datetime) -> list[
             .order_by(PointsLot.expires_at, PointsLot.id)
         )
     )
-    overdue = [lot for lot in lots if lot.expires_at <= now]
-    if overdue:
-        total = sum(lot.remaining for lot in overdue)
-        for lot in overdue:
-            lot.expired += lot.remaining
-            lot.remaining = 0
-        _write_entry(session, account, delta=-total, kind="expire", reason="points expired")
+    _write_off(session, account, [lot for lot in lots if lot.expires_at <= now])
     return [lot for lot in lots if lot.expires_at > now]
 
 
 def _expire_locked(session: Session, account: PointsAccount, now: datetime) -> PointsEntry | None:
-    member_id = account.member_id
-    lots = list(
-        session.scalars(
-            select(PointsLot).where(
-                PointsLot.member_id == member_id,
-                PointsLot.remaining > 0,
-                PointsLot.expires_at <= now,
-            )
+    overdue = session.scalars(
+        select(PointsLot).where(
+            PointsLot.member_id == account.member_id,
+            PointsLot.remaining > 0,
+            PointsLot.expires_at <= now,
         )
     )
-    total = sum(lot.remaining for lot in lots)
+    return _write_off(session, account, list(overdue))
+
+
+def _write_off(
+    session: Session, account: PointsAccount, overdue: list[PointsLot]
+) -> PointsEntry | None:
+    """What is left of lots past their expiry leaves the balance as one `expire` entry."""
+    total = sum(lot.remaining for lot in overdue)
     if total == 0:
         return None
-    for lot in lots:
+    for lot in overdue:
         lot.expired += lot.remaining
         lot.remaining = 0
     return _write_entry(session, account, delta=-total, kind="expire", reason="points expired")
-
-
-def members_with_expired_lots(
-    session: Session, *, now: datetime, after_member_id: int, limit: int
-) -> list[int]:
-    return list(
-        session.scalars(
-            select(PointsLot.member_id)
-            .where(
-                PointsLot.remaining > 0,
-                PointsLot.expires_at <= now,
-                PointsLot.member_id > after_member_id,
-            )
-            .group_by(PointsLot.member_id)
-            .order_by(PointsLot.member_id)
-            .limit(limit)
-        )
-    )
-
-
-def balance_of(session: Session, member_id: int) -> int:
-    """What the member can spend now: lots past their expiry no longer count, even before
-    the expiry job has written them off."""
-    account = session.get(PointsAccount, member_id)
-    if account is None:
-        return 0
-    overdue = session.scalar(
-        select(func.coalesce(func.sum(PointsLot.remaining), 0)).where(
-            PointsLot.member_id == member_id,
-            PointsLot.remaining > 0,
-            PointsLot.expires_at <= clock.now(),
-        )
-    )
-    return account.balance - int(overdue or 0)
-
-
-def account_summary(session: Session, member_id: int) -> dict[str, Any]:
-    account = session.get(PointsAccount, member_id)
-    return {
-        "balance": balance_of(session, member_id),
-        "debt": account.debt if account is not None else 0,
-        "expiring": expiring_soonest(session, member_id),
-    }
-
-
-def recent_entries(session: Session, member_id: int, limit: int) -> list[PointsEntry]:
-    return list(
-        session.scalars(
-            select(PointsEntry)
-            .where(PointsEntry.member_id == member_id)
-            .order_by(PointsEntry.id.desc())
-            .limit(limit)
-        )
-    )
-
-
-def expiring_soonest(session: Session, member_id: int, limit: int = 3) -> list[dict[str, Any]]:
-    """The next expiry instants with the points that go then."""
-    rows = session.execute(
-        select(PointsLot.expires_at, func.sum(PointsLot.remaining))
-        .where(
-            PointsLot.member_id == member_id,
-            PointsLot.remaining > 0,
-            PointsLot.expires_at > clock.now(),
-        )
-        .group_by(PointsLot.expires_at)
-        .order_by(PointsLot.expires_at)
-        .limit(limit)
-    ).all()
-    return [{"points": int(points), "expires_at": expires_at} for expires_at, points in rows]
-
-
-def earned_between(session: Session, member_id: int, start: datetime, end: datetime) -> int:
-    total = session.scalar(
-        select(func.coalesce(func.sum(PointsEntry.delta), 0)).where(
-            PointsEntry.member_id == member_id,
-            PointsEntry.kind == "earn",
-            PointsEntry.created_at >= start,
-            PointsEntry.created_at < end,
-        )
-    )
-    return int(total or 0)
-
-
-def earned_by_member_between(
-    session: Session, start: datetime, end: datetime, member_ids: list[int] | None = None
-) -> dict[int, int]:
-    query = select(PointsEntry.member_id, func.sum(PointsEntry.delta)).where(
-        PointsEntry.kind == "earn", PointsEntry.created_at >= start, PointsEntry.created_at < end
-    )
-    if member_ids is not None:
-        query = query.where(PointsEntry.member_id.in_(member_ids))
-    rows = session.execute(query.group_by(PointsEntry.member_id)).all()
-    return {int(member_id): int(total or 0) for member_id, total in rows}
 
 
 def move_points(session: Session, loser_id: int, survivor_id: int) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from app.admins.operations import Actor, record_change
 from app.errors import NotFound, ValidationFailed
 from app.members import operations as members
 from app.points import operations as points
+from app.points import queries
 from app.points.models import ExpiryReminder, PointsEntry, PointsLot
 from app.points.rules import DEFAULT_RULES
 from app.retry import run_retrying_races
@@ -48,7 +49,7 @@ def _adjust(uow: UnitOfWork, actor: Actor, member_id: int, delta: int, reason: s
         member = members.get_active(uow.session, member_id)
         if member is None:
             raise NotFound("No such member.")
-        before = points.balance_of(uow.session, member.id)
+        before = queries.balance_of(uow.session, member.id)
         entry = points.adjust(
             uow.session, member_id=member.id, delta=delta, reason=f"{reason} (by {actor.name})"
         )
@@ -91,7 +92,7 @@ def expire_points(*, uow: UnitOfWork, batch_size: int = BATCH_SIZE) -> dict[str,
     after, members_done, expired = 0, 0, 0
     while True:
         with uow:
-            batch = points.members_with_expired_lots(
+            batch = queries.members_with_expired_lots(
                 uow.session, now=now, after_member_id=after, limit=batch_size
             )
             if not batch:

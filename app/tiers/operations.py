@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.orders import operations as orders
-from app.points import operations as points
+from app.points import queries as points
 from app.settings.operations import read_document
 from app.tiers import rules
 from app.tiers.models import MemberTier, Tier, TierChange
@@ -73,8 +73,13 @@ def metric_value(session: Session, member_id: int, policy: dict[str, Any], now: 
     return metric_values(session, policy, now, [member_id]).get(member_id, 0)
 
 
+def current_tier(session: Session, member_id: int) -> rules.TierRef | None:
+    """The tier the member holds now (no metric read: the till needs only this)."""
+    return standing(session, member_id, load_tiers(session)).tier
+
+
 def multiplier_pct(session: Session, member_id: int) -> int:
-    tier = standing(session, member_id, load_tiers(session)).tier
+    tier = current_tier(session, member_id)
     return int(tier.benefits.get("points_multiplier_pct", 100)) if tier else 100
 
 
@@ -137,7 +142,7 @@ def card_tier(session: Session, member_id: int) -> tuple[dict[str, Any] | None, 
     """The card's ``tier`` and ``growth`` blocks."""
     tiers = load_tiers(session)
     policy = tier_policy(session)
-    current = standing(session, member_id, tiers).tier
+    current = current_tier(session, member_id)
     value = metric_value(session, member_id, policy, clock.now())
     return tier_view(current), {"metric": policy["metric"], **rules.growth(tiers, current, value)}
 

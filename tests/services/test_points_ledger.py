@@ -25,6 +25,7 @@ from app.members.models import Member, MemberMerge
 from app.orders import services as orders
 from app.orders.models import Order
 from app.points import operations as points
+from app.points import queries as points_queries
 from app.points import services
 from app.points.models import ExpiryReminder, PointsAccount, PointsEntry, PointsLot
 from app.tiers.models import TierChange
@@ -156,7 +157,7 @@ def test_expired_but_unwritten_points_cannot_be_spent(
     earn(uow, member.id, 30)
     frozen.shift(timedelta(days=2))
     with uow:
-        assert points.balance_of(uow.session, member.id) == 30
+        assert points_queries.balance_of(uow.session, member.id) == 30
 
     with pytest.raises(InsufficientPoints):
         spend(uow, member.id, 31)
@@ -301,7 +302,7 @@ def test_an_adjustment_audits_the_balance_the_member_could_spend(
     assert audit.after["balance"] == 10
     assert entry.balance_after == 10
     with uow:
-        assert points.balance_of(uow.session, member.id) == 10
+        assert points_queries.balance_of(uow.session, member.id) == 10
     assert assert_books_agree(session, member.id).balance == 10
 
 
@@ -332,7 +333,7 @@ def test_the_card_shows_the_points_that_expire_soonest(
     spend(uow, member.id, 10)
 
     with uow:
-        expiring = points.expiring_soonest(uow.session, member.id)
+        expiring = points_queries.expiring_soonest(uow.session, member.id)
 
     assert expiring == [
         {"points": 32, "expires_at": T0 + timedelta(days=20)},

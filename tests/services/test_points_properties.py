@@ -38,7 +38,7 @@ from app.admins.operations import Actor
 from app.checkins import services as checkins
 from app.errors import Conflict, InsufficientPoints, LimitReached
 from app.orders import services as orders
-from app.points import operations as points
+from app.points import queries as points_queries
 from app.points import rules
 from app.points import services as points_services
 from app.points.models import PointsAccount, PointsEntry, PointsLot
@@ -151,7 +151,7 @@ class PointsMachine(RuleBasedStateMachine):
             account = session.get(PointsAccount, member_id)
             entries = session.scalar(select(func.count()).where(PointsEntry.member_id == member_id))
             fresh = Standing(
-                points.balance_of(session, member_id),
+                points_queries.balance_of(session, member_id),
                 account.debt if account is not None else 0,
                 int(entries or 0),
             )
@@ -395,7 +395,7 @@ class PointsMachine(RuleBasedStateMachine):
                     PointsLot.member_id.in_(self.member_ids)
                 )
             ).all()
-            spendable = {m: points.balance_of(session, m) for m in self.member_ids}
+            spendable = {m: points_queries.balance_of(session, m) for m in self.member_ids}
         for member_id in self.member_ids:
             account = accounts.get(member_id)
             balance = account.balance if account else 0
