@@ -46,6 +46,10 @@ def me() -> Any:
     return g.admin
 
 
+class EmptyBody(Schema):
+    """No fields: a body, when sent, may only be ``{}`` (unknown fields are 422)."""
+
+
 class LogoutOut(Schema):
     logged_out = fields.Boolean()
 
@@ -53,10 +57,12 @@ class LogoutOut(Schema):
 @admin_required()
 @endpoint(
     summary="Log out: the presented token (this session) stops working",
+    body=EmptyBody,
+    body_optional=True,
     response=LogoutOut,
     errors=("401",),
 )
-def logout() -> dict[str, Any]:
+def logout(body: dict[str, Any]) -> dict[str, Any]:
     admin_sessions.end_session(uow=container().uow(), session_id=g.session_id, admin_id=g.admin.id)
     return {"logged_out": True}
 

@@ -5,6 +5,7 @@ from typing import Any
 from flask import Blueprint
 from marshmallow import Schema, fields, validate
 
+from admin_api.auth import EmptyBody
 from app.members import services
 from app.members import sessions as member_sessions
 from app.web.auth import admin_required, current_actor
@@ -112,10 +113,12 @@ class SessionsRevokedOut(Schema):
 @admin_required("admin", "operator")
 @endpoint(
     summary="End every mini-program session of a member (and of members merged into it)",
+    body=EmptyBody,
+    body_optional=True,
     response=SessionsRevokedOut,
     errors=("401", "403", "404"),
 )
-def revoke_member_sessions(member_id: int) -> dict[str, Any]:
+def revoke_member_sessions(member_id: int, body: dict[str, Any]) -> dict[str, Any]:
     revoked = member_sessions.revoke_member_sessions(
         uow=container().uow(), actor=current_actor(), member_id=member_id
     )

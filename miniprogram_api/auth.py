@@ -57,6 +57,10 @@ def bind_phone(body: dict[str, Any]) -> Any:
     )
 
 
+class EmptyBody(Schema):
+    """No fields: a body, when sent, may only be ``{}`` (unknown fields are 422)."""
+
+
 class LogoutOut(Schema):
     logged_out = fields.Boolean()
 
@@ -64,10 +68,12 @@ class LogoutOut(Schema):
 @member_required
 @endpoint(
     summary="Log out: the presented token (this session) stops working; other sessions stay",
+    body=EmptyBody,
+    body_optional=True,
     response=LogoutOut,
     errors=("401",),
 )
-def logout() -> dict[str, Any]:
+def logout(body: dict[str, Any]) -> dict[str, Any]:
     member_sessions.end_session(
         uow=container().uow(), session_id=g.session_id, member_id=g.member_id
     )
