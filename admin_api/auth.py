@@ -6,6 +6,7 @@ from flask import Blueprint, g
 from marshmallow import Schema, fields, validate
 
 from app.admins import services
+from app.admins import sessions as admin_sessions
 from app.web.auth import admin_required, issue_admin_token
 from app.web.deps import container
 from app.web.endpoint import endpoint
@@ -45,6 +46,28 @@ def me() -> Any:
     return g.admin
 
 
+class EmptyBody(Schema):
+    """No fields: a body, when sent, may only be ``{}`` (unknown fields are 422)."""
+
+
+class LogoutOut(Schema):
+    logged_out = fields.Boolean()
+
+
+@admin_required()
+@endpoint(
+    summary="Log out: the presented token (this session) stops working",
+    body=EmptyBody,
+    body_optional=True,
+    response=LogoutOut,
+    errors=("401",),
+)
+def logout(body: dict[str, Any]) -> dict[str, Any]:
+    admin_sessions.end_session(uow=container().uow(), session_id=g.session_id, admin_id=g.admin.id)
+    return {"logged_out": True}
+
+
 def register(bp: Blueprint) -> None:
     bp.add_url_rule("/auth/login", view_func=login, methods=["POST"])
     bp.add_url_rule("/auth/me", view_func=me, methods=["GET"])
+    bp.add_url_rule("/auth/logout", view_func=logout, methods=["POST"])

@@ -5,8 +5,10 @@ from typing import Any
 from flask import Blueprint
 from marshmallow import Schema, fields, validate
 
+from admin_api.auth import EmptyBody
 from app.members import services
-from app.web.auth import admin_required
+from app.members import sessions as member_sessions
+from app.web.auth import admin_required, current_actor
 from app.web.deps import container
 from app.web.endpoint import endpoint
 from app.web.pagination import MAX_ID, page_of, page_request
@@ -104,8 +106,32 @@ def member_detail(member_id: int) -> Any:
     return services.member_detail(uow=container().uow(), member_id=member_id)
 
 
+class SessionsRevokedOut(Schema):
+    revoked_sessions = fields.Integer()
+
+
+@admin_required("admin", "operator")
+@endpoint(
+    summary="End every mini-program session of a member (and of members merged into it)",
+    body=EmptyBody,
+    body_optional=True,
+    response=SessionsRevokedOut,
+    errors=("401", "403", "404"),
+)
+def revoke_member_sessions(member_id: int, body: dict[str, Any]) -> dict[str, Any]:
+    revoked = member_sessions.revoke_member_sessions(
+        uow=container().uow(), actor=current_actor(), member_id=member_id
+    )
+    return {"revoked_sessions": revoked}
+
+
 def register(bp: Blueprint) -> None:
     bp.add_url_rule("/members", view_func=list_members, methods=["GET"])
     bp.add_url_rule(
         f"/members/<int(max={MAX_ID}):member_id>", view_func=member_detail, methods=["GET"]
+    )
+    bp.add_url_rule(
+        f"/members/<int(max={MAX_ID}):member_id>/sessions/revoke",
+        view_func=revoke_member_sessions,
+        methods=["POST"],
     )

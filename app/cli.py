@@ -88,6 +88,86 @@ def partners_create(name: str) -> None:
     click.echo(json.dumps({"app_key": credentials.app_key, "app_secret": credentials.app_secret}))
 
 
+@partners_group.command("list")
+def partners_list() -> None:
+    """Every partner as a JSON line: id, name, app_key, active, created_at (never secrets)."""
+    for partner in partner_services.list_partners(uow=container().uow()):
+        click.echo(
+            json.dumps(
+                {
+                    "id": partner.id,
+                    "name": partner.name,
+                    "app_key": partner.app_key,
+                    "active": partner.active,
+                    "created_at": partner.created_at.isoformat(),
+                },
+                ensure_ascii=False,
+            )
+        )
+
+
+@partners_group.command("disable")
+@click.argument("app_key_or_id")
+def partners_disable(app_key_or_id: str) -> None:
+    """Refuse the partner's requests from now on (every worker within a second; audited)."""
+    deps = container()
+    try:
+        partner = partner_services.disable_partner(
+            uow=deps.uow(), redis=deps.redis, actor=CLI, app_key_or_id=app_key_or_id
+        )
+    except DomainError as error:
+        _fail(error)
+        return
+    click.echo(json.dumps({"id": partner.id, "app_key": partner.app_key, "active": False}))
+
+
+@partners_group.command("rotate")
+@click.argument("app_key_or_id")
+def partners_rotate(app_key_or_id: str) -> None:
+    """Give the partner a new secret, printed once as JSON; the old one stops working
+    (every worker within a second; audited)."""
+    deps = container()
+    try:
+        credentials = partner_services.rotate_partner_secret(
+            uow=deps.uow(),
+            redis=deps.redis,
+            actor=CLI,
+            app_key_or_id=app_key_or_id,
+            secret_key=deps.config.secret_key,
+        )
+    except DomainError as error:
+        _fail(error)
+        return
+    click.echo(json.dumps({"app_key": credentials.app_key, "app_secret": credentials.app_secret}))
+
+
+@partners_group.command("reencrypt")
+def partners_reencrypt() -> None:
+    """Re-encrypt every partner secret under SECRET_KEY (from any SECRET_KEY_FALLBACKS key),
+    so that the fallback keys can be removed. Safe to run again."""
+    deps = container()
+    report = partner_services.reencrypt_partner_secrets(
+        uow=deps.uow(),
+        redis=deps.redis,
+        secret_key=deps.config.secret_key,
+        fallback_keys=deps.config.secret_key_fallbacks,
+    )
+    click.echo(
+        json.dumps(
+            {
+                "partners": report.partners,
+                "reencrypted": report.reencrypted,
+                "unreadable": report.unreadable,
+            }
+        )
+    )
+    if report.unreadable:
+        raise click.ClickException(
+            "no key of SECRET_KEY and SECRET_KEY_FALLBACKS decrypts the secrets of "
+            f"{', '.join(report.unreadable)}: restore the key, or rotate those partners"
+        )
+
+
 @click.group("admins", cls=AppGroup)
 def admins_group() -> None:
     """Operator and staff accounts."""

@@ -12,6 +12,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 VAR_DIR = PROJECT_ROOT / "var"
 DEV_SECRET_KEY = "dev-only-secret-key-change-me"  # refused in production
+ENVIRONMENTS = ("development", "test", "production")
+MIN_SECRET_KEY_LENGTH = 32
 
 
 class ConfigError(RuntimeError):
@@ -36,6 +38,8 @@ class Config:
     database_url: str = f"sqlite:///{VAR_DIR / 'huiyuan.db'}"
     redis_url: str | None = None  # None: the in-process stand-in (development and tests only)
     secret_key: str = DEV_SECRET_KEY
+    # Earlier SECRET_KEYs, still accepted for verifying and decrypting: see ``secret_keys``.
+    secret_key_fallbacks: tuple[str, ...] = ()
     timezone: str = "Asia/Shanghai"
     wechat_mp_appid: str = "wx-demo-miniprogram"
     wechat_mp_secret: str = "demo-mp-secret"
@@ -59,6 +63,12 @@ class Config:
         return self.env == "production"
 
     @property
+    def secret_keys(self) -> tuple[str, ...]:
+        """The key ring, newest last (itsdangerous' order): the last one signs and
+        encrypts, every one verifies and decrypts."""
+        return (*self.secret_key_fallbacks, self.secret_key)
+
+    @property
     def uses_embedded_redis(self) -> bool:
         return self.redis_url is None
 
@@ -70,10 +80,11 @@ class Config:
         env = os.environ if environ is None else environ
         read = _Reader(env)
         config = cls(
-            env=read.text("HUIYUAN_ENV", "development"),
+            env=_environment(env),
             database_url=normalise_database_url(read.text("DATABASE_URL", cls.database_url)),
             redis_url=read.optional("REDIS_URL"),
             secret_key=read.text("SECRET_KEY", DEV_SECRET_KEY),
+            secret_key_fallbacks=read.items("SECRET_KEY_FALLBACKS"),
             timezone=read.text("TIMEZONE", "Asia/Shanghai"),
             wechat_mp_appid=read.text("WECHAT_MP_APPID", cls.wechat_mp_appid),
             wechat_mp_secret=read.text("WECHAT_MP_SECRET", cls.wechat_mp_secret),
@@ -93,6 +104,10 @@ class Config:
         return config
 
     def validate(self, explicit: set[str] | None = None) -> None:
+        if self.env not in ENVIRONMENTS:
+            raise ConfigError(
+                f"HUIYUAN_ENV must be one of {', '.join(ENVIRONMENTS)}, got {self.env!r}"
+            )
         if self.card_qr_ttl_seconds <= 0:
             raise ConfigError("CARD_QR_TTL_SECONDS must be a positive number of seconds")
         if not self.is_production:
@@ -101,8 +116,60 @@ class Config:
         missing = [k for k in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY") if k not in given]
         if missing:
             raise ConfigError(f"HUIYUAN_ENV=production needs {', '.join(missing)}")
-        if self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32:
-            raise ConfigError("SECRET_KEY must be at least 32 characters in production")
+        if _weak_key(self.secret_key):
+            raise ConfigError(
+                f"SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters "
+                "and not the development key in production"
+            )
+        if any(_weak_key(key) for key in self.secret_key_fallbacks):
+            raise ConfigError(
+                f"every SECRET_KEY_FALLBACKS key must be at least {MIN_SECRET_KEY_LENGTH} "
+                "characters and not the development key in production"
+            )
+        defaults = [
+            variable
+            for variable, attribute in DEMO_SETTINGS.items()
+            if getattr(self, attribute) == getattr(Config, attribute)
+        ]
+        if defaults:
+            raise ConfigError(
+                f"HUIYUAN_ENV=production refuses the demo values of {', '.join(defaults)}: "
+                "set the real ones"
+            )
+        if self.wechat_api_base is not None:
+            raise ConfigError(
+                "WECHAT_API_BASE sends WeChat calls to the simulator; "
+                "production calls WeChat's own hosts: unset it"
+            )
+
+
+# Every setting whose default is a demo value (the simulator's appids, secrets and tokens):
+# production refuses to start while any of them is left at its default.
+DEMO_SETTINGS = {
+    "WECHAT_MP_APPID": "wechat_mp_appid",
+    "WECHAT_MP_SECRET": "wechat_mp_secret",
+    "WECHAT_OA_APPID": "wechat_oa_appid",
+    "WECHAT_OA_SECRET": "wechat_oa_secret",
+    "WECHAT_OA_TOKEN": "wechat_oa_token",
+    "WECOM_CORP_ID": "wecom_corp_id",
+    "WECOM_SECRET": "wecom_secret",
+    "WECOM_TOKEN": "wecom_token",
+}
+
+
+def _weak_key(key: str) -> bool:
+    return key == DEV_SECRET_KEY or len(key) < MIN_SECRET_KEY_LENGTH
+
+
+def _environment(env: Mapping[str, str]) -> str:
+    """HUIYUAN_ENV exactly as written: unset means development, anything set must be one of
+    ENVIRONMENTS (a blank or misspelt value is a mistake, not a request for the default)."""
+    if "HUIYUAN_ENV" not in env:
+        return "development"
+    value = env["HUIYUAN_ENV"]
+    if value not in ENVIRONMENTS:
+        raise ConfigError(f"HUIYUAN_ENV must be one of {', '.join(ENVIRONMENTS)}, got {value!r}")
+    return value
 
 
 class _Reader:
@@ -114,6 +181,11 @@ class _Reader:
     def optional(self, key: str) -> str | None:
         value = self._env.get(key, "").strip()
         return value or None
+
+    def items(self, key: str) -> tuple[str, ...]:
+        """A comma-separated list; blank items are dropped."""
+        raw = self.optional(key) or ""
+        return tuple(item.strip() for item in raw.split(",") if item.strip())
 
     def text(self, key: str, default: str) -> str:
         return self.optional(key) or default

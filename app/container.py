@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine
@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Config
 from app.members.ports import MiniProgramAuth
+from app.partners.services import PartnerCache
 from app.uow import UnitOfWork
 
 
@@ -20,6 +21,8 @@ class Container:
     session_factory: sessionmaker[Session]
     redis: Any
     mp_auth: MiniProgramAuth
+    # Per app: each worker process has its own, invalidated through Redis (see PartnerCache).
+    partner_cache: PartnerCache = field(default_factory=PartnerCache)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory)

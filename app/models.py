@@ -1,9 +1,9 @@
 """Every model, imported once so the metadata (and Alembic) sees all tables."""
 
-from app.admins.models import AdminUser, AuditEntry
+from app.admins.models import AdminSession, AdminUser, AuditEntry
 from app.checkins.models import Checkin
 from app.idempotency.models import IdempotencyRecord
-from app.members.models import Member, MemberIdentity, MemberMerge
+from app.members.models import Member, MemberIdentity, MemberMerge, MemberSession
 from app.ops.models import JobRun
 from app.orders.models import Order, OrderItem, Refund
 from app.partners.models import Partner
@@ -12,6 +12,7 @@ from app.settings.models import SettingsDocument
 from app.tiers.models import MemberTier, Tier, TierChange
 
 __all__ = [
+    "AdminSession",
     "AdminUser",
     "AuditEntry",
     "Checkin",
@@ -21,6 +22,7 @@ __all__ = [
     "Member",
     "MemberIdentity",
     "MemberMerge",
+    "MemberSession",
     "MemberTier",
     "Order",
     "OrderItem",

@@ -66,6 +66,13 @@ JOBS: tuple[Job, ...] = (
         {"minutes": 10},
         description="Drop expired login/phone codes and tokens in the WeChat simulator.",
     ),
+    Job(
+        "sessions.purge",
+        tasks.purge_sessions,
+        "interval",
+        {"hours": 1},
+        description="Delete member and operator sessions older than the token lifetime.",
+    ),
 )
 
 

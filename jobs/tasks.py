@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import requests
 
 from app import clock
+from app.admins import sessions as admin_sessions
 from app.container import Container
 from app.idempotency import services as idempotency
+from app.members import sessions as member_sessions
 from app.partners import nonces
 from app.points import services as points
 from app.tiers import services as tiers
@@ -25,6 +28,15 @@ def purge_open_api_nonces(deps: Container) -> dict[str, Any]:
         window=deps.config.open_api_clock_skew_seconds,
     )
     return {"deleted": removed}
+
+
+def purge_sessions(deps: Container) -> dict[str, Any]:
+    """Sessions older than the token lifetime can carry no valid token: delete them."""
+    cutoff = clock.now() - timedelta(seconds=deps.config.token_ttl_seconds)
+    return {
+        "member_sessions": member_sessions.purge_sessions_before(uow=deps.uow(), cutoff=cutoff),
+        "admin_sessions": admin_sessions.purge_sessions_before(uow=deps.uow(), cutoff=cutoff),
+    }
 
 
 def expire_points(deps: Container) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from flask import Blueprint, g
 from marshmallow import Schema, fields, validate
 
 from app.members import services
+from app.members import sessions as member_sessions
 from app.web.auth import issue_member_token, member_required
 from app.web.deps import container
 from app.web.endpoint import endpoint
@@ -56,6 +57,30 @@ def bind_phone(body: dict[str, Any]) -> Any:
     )
 
 
+class EmptyBody(Schema):
+    """No fields: a body, when sent, may only be ``{}`` (unknown fields are 422)."""
+
+
+class LogoutOut(Schema):
+    logged_out = fields.Boolean()
+
+
+@member_required
+@endpoint(
+    summary="Log out: the presented token (this session) stops working; other sessions stay",
+    body=EmptyBody,
+    body_optional=True,
+    response=LogoutOut,
+    errors=("401",),
+)
+def logout(body: dict[str, Any]) -> dict[str, Any]:
+    member_sessions.end_session(
+        uow=container().uow(), session_id=g.session_id, member_id=g.member_id
+    )
+    return {"logged_out": True}
+
+
 def register(bp: Blueprint) -> None:
     bp.add_url_rule("/auth/login", view_func=login, methods=["POST"])
     bp.add_url_rule("/auth/phone", view_func=bind_phone, methods=["POST"])
+    bp.add_url_rule("/auth/logout", view_func=logout, methods=["POST"])

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Index, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, BigId, BinaryString, UTCDateTime, table_args, utcnow_column_default
@@ -22,6 +22,23 @@ class AdminUser(Base):
     wecom_userid: Mapped[str | None] = mapped_column(BinaryString(64))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow_column_default)
+
+
+class AdminSession(Base):
+    """One operator log-in. The admin token names it; a revoked session's tokens are refused
+    (logout, or ``revoke_admin_sessions`` when the account is disabled or its password reset)."""
+
+    __tablename__ = "admin_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    admin_id: Mapped[int] = mapped_column(BigId, ForeignKey("admin_users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow_column_default)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = table_args(
+        Index("ix_admin_sessions_admin_id", "admin_id"),
+        Index("ix_admin_sessions_created_at", "created_at"),
+    )
 
 
 class AuditEntry(Base):

@@ -100,3 +100,20 @@ def _phone_masked(self: Member) -> str | None:
 
 
 Member.phone_masked = property(_phone_masked)  # type: ignore[attr-defined]
+
+
+class MemberSession(Base):
+    """One mini-program log-in. The member's token names it; a revoked session's tokens are
+    refused (logout, or an operator withdrawing the member's sessions)."""
+
+    __tablename__ = "member_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow_column_default)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = table_args(
+        Index("ix_member_sessions_member_id", "member_id"),
+        Index("ix_member_sessions_created_at", "created_at"),
+    )

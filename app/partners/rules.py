@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Sequence
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 
 def string_to_sign(method: str, path: str, timestamp: str, nonce: str, body: bytes) -> str:
@@ -29,12 +30,37 @@ def _fernet(secret_key: str) -> Fernet:
     return Fernet(base64.urlsafe_b64encode(digest))
 
 
+def _ring(secret_key: str, fallback_keys: Sequence[str]) -> MultiFernet:
+    """SECRET_KEY first (MultiFernet encrypts with the first key), then the fallbacks."""
+    return MultiFernet([_fernet(secret_key), *(_fernet(key) for key in fallback_keys)])
+
+
 def encrypt_secret(secret_key: str, app_secret: str) -> str:
     return _fernet(secret_key).encrypt(app_secret.encode()).decode()
 
 
-def decrypt_secret(secret_key: str, encrypted: str) -> str | None:
+def decrypt_secret(
+    secret_key: str, encrypted: str, fallback_keys: Sequence[str] = ()
+) -> str | None:
+    """The secret, decrypted under SECRET_KEY or any of the fallback keys; None when none
+    of them encrypted it (a key removed before ``partners reencrypt`` ran)."""
     try:
-        return _fernet(secret_key).decrypt(encrypted.encode()).decode()
-    except InvalidToken:  # SECRET_KEY rotated without re-keying partners
+        return _ring(secret_key, fallback_keys).decrypt(encrypted.encode()).decode()
+    except InvalidToken:
+        return None
+
+
+def reencrypt_secret(
+    secret_key: str, encrypted: str, fallback_keys: Sequence[str] = ()
+) -> str | None:
+    """The secret encrypted under SECRET_KEY: ``encrypted`` itself when it already is,
+    a new token when a fallback key encrypted it, None when no key of the ring did."""
+    try:
+        _fernet(secret_key).decrypt(encrypted.encode())
+        return encrypted
+    except InvalidToken:
+        pass
+    try:
+        return _ring(secret_key, fallback_keys).rotate(encrypted.encode()).decode()
+    except InvalidToken:
         return None

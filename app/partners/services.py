@@ -5,15 +5,22 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 
 from app.admins.operations import Actor, record_change
-from app.errors import ValidationFailed
+from app.errors import NotFound, ValidationFailed
 from app.partners import rules
 from app.partners.models import Partner
 from app.uow import UnitOfWork
+
+CACHE_SECONDS = 30.0
+EPOCH_CHECK_SECONDS = 1.0
+EPOCH_KEY = "partners:epoch"
 
 
 @dataclass(frozen=True)
@@ -60,43 +67,227 @@ class PartnerPrincipal:
     app_secret: str
 
 
-# app_key -> (monotonic expiry, principal): a signed request needs the decrypted secret, and
-# reading and decrypting it for every till request is most of a cheap request's cost. A
-# disabled partner is refused within CACHE_SECONDS.
-CACHE_SECONDS = 30.0
-_cache: dict[tuple[str, str], tuple[float, PartnerPrincipal]] = {}
-_cache_lock = threading.Lock()
+class PartnerCache:
+    """Decrypted partner principals, per process (per app), invalidated across processes.
+
+    A signed request needs the decrypted secret, and reading and decrypting it for every
+    till request is most of a cheap request's cost, so principals are cached. Every change
+    to a partner (disable, rotate, re-encrypt) increments the Redis counter ``EPOCH_KEY``
+    once committed; each cache reads that counter at most every ``EPOCH_CHECK_SECONDS``
+    and drops everything when it moved. So a disabled partner or a rotated secret is
+    refused on every worker within EPOCH_CHECK_SECONDS (1 s) of the change, at the cost of
+    one Redis GET per second per worker. ``ttl`` (30 s) is the backstop should the counter
+    not be incremented (Redis unreachable at the moment of the change).
+    """
+
+    def __init__(
+        self, ttl: float = CACHE_SECONDS, epoch_check_seconds: float = EPOCH_CHECK_SECONDS
+    ) -> None:
+        self.ttl = ttl
+        self.epoch_check_seconds = epoch_check_seconds
+        self._entries: dict[tuple[str, str], tuple[float, str | None, PartnerPrincipal]] = {}
+        self._epoch: str | None = None
+        self._epoch_read_at: float | None = None
+        self._lock = threading.Lock()
+
+    def current_epoch(self, redis: Any | None, now: float) -> str | None:
+        """The epoch as last read, read again when older than epoch_check_seconds."""
+        with self._lock:
+            fresh = (
+                self._epoch_read_at is not None
+                and now - self._epoch_read_at < self.epoch_check_seconds
+            )
+            if redis is None or fresh:
+                return self._epoch
+        epoch = redis.get(EPOCH_KEY)
+        epoch = None if epoch is None else str(epoch)
+        with self._lock:
+            if epoch != self._epoch:
+                self._entries.clear()
+            self._epoch, self._epoch_read_at = epoch, now
+        return epoch
+
+    def get(self, key: tuple[str, str], epoch: str | None, now: float) -> PartnerPrincipal | None:
+        with self._lock:
+            cached = self._entries.get(key)
+        # An entry loaded under an older epoch may predate the change: never serve it.
+        if cached is None or cached[0] <= now or cached[1] != epoch:
+            return None
+        return cached[2]
+
+    def put(
+        self, key: tuple[str, str], epoch: str | None, now: float, value: PartnerPrincipal | None
+    ) -> None:
+        with self._lock:
+            if value is None:
+                self._entries.pop(key, None)
+            else:
+                self._entries[key] = (now + self.ttl, epoch, value)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._epoch, self._epoch_read_at = None, None
 
 
-def find_partner(*, uow: UnitOfWork, app_key: str, secret_key: str) -> PartnerPrincipal | None:
+_default_cache = PartnerCache()
+
+
+def find_partner(
+    *,
+    uow: UnitOfWork,
+    app_key: str,
+    secret_key: str,
+    fallback_keys: Sequence[str] = (),
+    redis: Any | None = None,
+    cache: PartnerCache | None = None,
+) -> PartnerPrincipal | None:
+    """The active partner with this app key and its secret, decrypted under the key ring.
+    With ``redis``, changes made by any process are seen within EPOCH_CHECK_SECONDS."""
+    cache = _default_cache if cache is None else cache
     now = time.monotonic()
+    epoch = cache.current_epoch(redis, now)
     entry = (app_key, secret_key)  # another SECRET_KEY (another app in tests) decrypts anew
-    with _cache_lock:
-        cached = _cache.get(entry)
-    if cached is not None and cached[0] > now:
-        return cached[1]
-    principal = _load_partner(uow, app_key, secret_key)
-    with _cache_lock:
-        if principal is None:
-            _cache.pop(entry, None)
-        else:
-            _cache[entry] = (now + CACHE_SECONDS, principal)
+    cached = cache.get(entry, epoch, now)
+    if cached is not None:
+        return cached
+    principal = _load_partner(uow, app_key, secret_key, fallback_keys)
+    cache.put(entry, epoch, now, principal)
     return principal
 
 
 def forget_cached_partners() -> None:
-    with _cache_lock:
-        _cache.clear()
+    _default_cache.clear()
 
 
-def _load_partner(uow: UnitOfWork, app_key: str, secret_key: str) -> PartnerPrincipal | None:
+def _load_partner(
+    uow: UnitOfWork, app_key: str, secret_key: str, fallback_keys: Sequence[str]
+) -> PartnerPrincipal | None:
     with uow:
         partner = uow.session.scalars(
             select(Partner).where(Partner.app_key == app_key, Partner.active.is_(True))
         ).one_or_none()
         if partner is None:
             return None
-        secret = rules.decrypt_secret(secret_key, partner.secret_encrypted)
+        secret = rules.decrypt_secret(secret_key, partner.secret_encrypted, fallback_keys)
         if secret is None:
             return None
         return PartnerPrincipal(partner.id, partner.name, partner.app_key, secret)
+
+
+def announce_partner_change(redis: Any) -> None:
+    """Tell every process's PartnerCache that partners changed (see PartnerCache)."""
+    redis.incr(EPOCH_KEY)
+
+
+@dataclass(frozen=True)
+class PartnerSummary:
+    """What operators see of a partner: never its secret."""
+
+    id: int
+    name: str
+    app_key: str
+    active: bool
+    created_at: datetime
+
+
+def _summary(partner: Partner) -> PartnerSummary:
+    return PartnerSummary(
+        partner.id, partner.name, partner.app_key, partner.active, partner.created_at
+    )
+
+
+def list_partners(*, uow: UnitOfWork) -> list[PartnerSummary]:
+    with uow:
+        return [_summary(p) for p in uow.session.scalars(select(Partner).order_by(Partner.id))]
+
+
+def _locked_partner(uow: UnitOfWork, app_key_or_id: str) -> Partner:
+    ref = app_key_or_id.strip()
+    query = select(Partner).with_for_update()
+    if ref.isascii() and ref.isdigit() and len(ref) <= 18:
+        query = query.where(Partner.id == int(ref))
+    else:
+        query = query.where(Partner.app_key == ref)
+    partner = uow.session.scalars(query).one_or_none()
+    if partner is None:
+        raise NotFound("No partner has that app key or id.")
+    return partner
+
+
+def disable_partner(
+    *, uow: UnitOfWork, redis: Any, actor: Actor, app_key_or_id: str
+) -> PartnerSummary:
+    """The partner's signed requests are refused from now on (audited); every process sees
+    it within EPOCH_CHECK_SECONDS. Disabling a disabled partner changes nothing."""
+    with uow:
+        partner = _locked_partner(uow, app_key_or_id)
+        if partner.active:
+            partner.active = False
+            record_change(
+                uow.session,
+                actor=actor,
+                action="partner.disable",
+                target_type="partner",
+                target_id=partner.id,
+                before={"app_key": partner.app_key, "active": True},
+                after={"app_key": partner.app_key, "active": False},
+            )
+            uow.after_commit(lambda: announce_partner_change(redis))
+        summary = _summary(partner)
+        uow.commit()
+        return summary
+
+
+def rotate_partner_secret(
+    *, uow: UnitOfWork, redis: Any, actor: Actor, app_key_or_id: str, secret_key: str
+) -> PartnerCredentials:
+    """A new secret (shown once, audited without it); the old one is refused on every
+    process within EPOCH_CHECK_SECONDS."""
+    with uow:
+        partner = _locked_partner(uow, app_key_or_id)
+        app_secret = secrets.token_urlsafe(32)
+        partner.secret_encrypted = rules.encrypt_secret(secret_key, app_secret)
+        record_change(
+            uow.session,
+            actor=actor,
+            action="partner.rotate_secret",
+            target_type="partner",
+            target_id=partner.id,
+            before={"app_key": partner.app_key},
+            after={"app_key": partner.app_key},
+        )
+        uow.after_commit(lambda: announce_partner_change(redis))
+        credentials = PartnerCredentials(partner.id, partner.app_key, app_secret)
+        uow.commit()
+        return credentials
+
+
+@dataclass(frozen=True)
+class ReencryptReport:
+    partners: int
+    reencrypted: int
+    unreadable: list[str]  # app keys no key of the ring decrypts
+
+
+def reencrypt_partner_secrets(
+    *, uow: UnitOfWork, redis: Any, secret_key: str, fallback_keys: Sequence[str]
+) -> ReencryptReport:
+    """Every partner secret encrypted under SECRET_KEY, from whichever key of the ring
+    encrypted it, so that the fallback keys can be retired. Idempotent: a second run
+    re-encrypts nothing."""
+    with uow:
+        rows = list(uow.session.scalars(select(Partner).order_by(Partner.id).with_for_update()))
+        changed = 0
+        unreadable: list[str] = []
+        for partner in rows:
+            token = rules.reencrypt_secret(secret_key, partner.secret_encrypted, fallback_keys)
+            if token is None:
+                unreadable.append(partner.app_key)
+            elif token != partner.secret_encrypted:
+                partner.secret_encrypted = token
+                changed += 1
+        if changed:
+            uow.after_commit(lambda: announce_partner_change(redis))
+        uow.commit()
+        return ReencryptReport(len(rows), changed, unreadable)

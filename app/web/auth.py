@@ -10,9 +10,10 @@ from flask import g, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from app import clock
-from app.admins import services as admin_services
+from app.admins import sessions as admin_sessions
 from app.admins.operations import Actor
 from app.errors import Forbidden, Unauthorized
+from app.members import sessions as member_sessions
 from app.partners import nonces
 from app.partners import rules as signing
 from app.partners import services as partner_services
@@ -24,16 +25,19 @@ _ADMIN_SALT = "huiyuan.admin-token.v1"
 
 
 def _serializer(salt: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(container().config.secret_key, salt=salt)
+    # The key ring, newest last: the newest signs, every key (SECRET_KEY_FALLBACKS) verifies.
+    return URLSafeTimedSerializer(list(container().config.secret_keys), salt=salt)
 
 
 def issue_member_token(member_id: int) -> str:
-    """A signed, expiring token that names only the internal member id."""
-    return _serializer(_MP_SALT).dumps({"m": member_id})
+    """A signed, expiring token that names the internal member id and a new session."""
+    session_id = member_sessions.open_session(uow=container().uow(), member_id=member_id)
+    return _serializer(_MP_SALT).dumps({"m": member_id, "s": session_id})
 
 
 def issue_admin_token(admin_id: int) -> str:
-    return _serializer(_ADMIN_SALT).dumps({"a": admin_id})
+    session_id = admin_sessions.open_session(uow=container().uow(), admin_id=admin_id)
+    return _serializer(_ADMIN_SALT).dumps({"a": admin_id, "s": session_id})
 
 
 def _bearer() -> str:
@@ -44,7 +48,8 @@ def _bearer() -> str:
     return token.strip()
 
 
-def _load_token(salt: str, field: str) -> int:
+def _load_token(salt: str, field: str) -> tuple[int, int]:
+    """The subject id and the session id a valid token names."""
     max_age = container().config.token_ttl_seconds
     try:
         data = _serializer(salt).loads(_bearer(), max_age=max_age)
@@ -53,15 +58,24 @@ def _load_token(salt: str, field: str) -> int:
     except BadSignature:
         raise Unauthorized("The token is not valid.") from None
     value = data.get(field) if isinstance(data, dict) else None
-    if not isinstance(value, int):
+    session_id = data.get("s") if isinstance(data, dict) else None
+    if not isinstance(value, int) or not isinstance(session_id, int):
         raise Unauthorized("The token is not valid.")
-    return value
+    return value, session_id
 
 
 def member_required(view: F) -> F:
+    """A live member session: one primary-key read of member_sessions per request."""
+
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        g.member_id = _load_token(_MP_SALT, "m")
+        member_id, session_id = _load_token(_MP_SALT, "m")
+        if not member_sessions.session_is_live(
+            uow=container().uow(), session_id=session_id, member_id=member_id
+        ):
+            raise Unauthorized("This session has ended; log in again.")
+        g.member_id = member_id
+        g.session_id = session_id
         g.principal_scope = f"mp:{g.member_id}"
         return view(*args, **kwargs)
 
@@ -70,18 +84,23 @@ def member_required(view: F) -> F:
 
 
 def admin_required(*roles: str) -> Callable[[F], F]:
-    """Any signed-in admin when no roles are given, else one of those roles."""
+    """Any signed-in admin when no roles are given, else one of those roles. The session
+    and the account are read in one query: a logout, a revoked session or a disabled
+    account is refused at once."""
 
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            admin_id = _load_token(_ADMIN_SALT, "a")
-            admin = admin_services.get_admin(uow=container().uow(), admin_id=admin_id)
+            admin_id, session_id = _load_token(_ADMIN_SALT, "a")
+            admin = admin_sessions.active_admin_for_session(
+                uow=container().uow(), session_id=session_id, admin_id=admin_id
+            )
             if admin is None:
-                raise Unauthorized("This account is disabled.")
+                raise Unauthorized("This session has ended or the account is disabled.")
             if roles and admin.role not in roles:
                 raise Forbidden(f"This needs the role {' or '.join(roles)}.")
             g.admin = admin
+            g.session_id = session_id
             g.principal_scope = f"admin:{admin.id}"
             return view(*args, **kwargs)
 
@@ -129,7 +148,12 @@ def _verify_partner_signature() -> partner_services.PartnerPrincipal:
     if abs(now_ts - int(timestamp)) > window:
         raise Unauthorized("X-Timestamp is outside the allowed window.", reason="stale_timestamp")
     partner = partner_services.find_partner(
-        uow=deps.uow(), app_key=app_key, secret_key=deps.config.secret_key
+        uow=deps.uow(),
+        app_key=app_key,
+        secret_key=deps.config.secret_key,
+        fallback_keys=deps.config.secret_key_fallbacks,
+        redis=deps.redis,
+        cache=deps.partner_cache,
     )
     if partner is None:
         raise Unauthorized("Unknown app key.", reason="unknown_app_key")

@@ -102,7 +102,10 @@ class TestToken:
         first = login("o-private", unionid="u-private")
         token = first["token"]
         assert bind_phone(token, "13912345678").status_code == 200
-        assert token_payload(token) == {"m": first["member"]["id"]}
+        payload = token_payload(token)
+        assert set(payload) == {"m", "s"}  # the member id and the session id
+        assert payload["m"] == first["member"]["id"]
+        assert isinstance(payload["s"], int)
         for personal in ("o-private", "u-private", "13912345678", first["member"]["card_no"]):
             assert personal not in token
             assert personal not in json.dumps(token_payload(token))
@@ -141,7 +144,9 @@ class TestToken:
         token = admin_token("admin")
         assert_envelope(me(client, token), 401, "unauthorized")
 
-    @pytest.mark.parametrize("payload", [{"m": "1"}, {"a": 1}, [1], {"m": 10**12}])
+    @pytest.mark.parametrize(
+        "payload", [{"m": "1"}, {"a": 1}, [1], {"m": 10**12}, {"m": 10**12, "s": 1}]
+    )
     def test_a_well_signed_token_naming_no_member_is_401(self, client, payload):
         token = URLSafeTimedSerializer(settings.SECRET_KEY, salt="huiyuan.mp-token.v1").dumps(
             payload

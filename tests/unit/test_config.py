@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.engine import make_url
 
-from app.config import DEV_SECRET_KEY, Config, ConfigError
+from app.config import DEMO_SETTINGS, DEV_SECRET_KEY, Config, ConfigError
 from app.container import make_redis
 
 STRONG_SECRET = "s" * 32
@@ -14,6 +14,14 @@ PRODUCTION = {
     "DATABASE_URL": "mysql://huiyuan:pw@db.internal:3306/huiyuan",
     "REDIS_URL": "redis://cache.internal:6379/0",
     "SECRET_KEY": STRONG_SECRET,
+    "WECHAT_MP_APPID": "wx0123456789abcdef",
+    "WECHAT_MP_SECRET": "0123456789abcdef0123456789abcdef",
+    "WECHAT_OA_APPID": "wxfedcba9876543210",
+    "WECHAT_OA_SECRET": "fedcba9876543210fedcba9876543210",
+    "WECHAT_OA_TOKEN": "oa-token-from-the-console",
+    "WECOM_CORP_ID": "ww0123456789abcdef",
+    "WECOM_SECRET": "wecom-secret-from-the-console",
+    "WECOM_TOKEN": "wecom-token-from-the-console",
 }
 
 
@@ -176,3 +184,85 @@ def test_make_redis_connects_to_the_configured_url_lazily() -> None:
     assert (kwargs["host"], kwargs["port"], kwargs["db"]) == ("127.0.0.1", 6390, 3)
     assert kwargs["decode_responses"] is True
     client.close()
+
+
+@pytest.mark.parametrize("env", ["development", "test", "production"])
+def test_the_three_environments_are_accepted(env: str) -> None:
+    assert Config.from_env(PRODUCTION | {"HUIYUAN_ENV": env}).env == env
+
+
+@pytest.mark.parametrize(
+    "env", ["", " ", "prod", "Production", "PRODUCTION", " production", "dev", "testing", "staging"]
+)
+def test_any_other_environment_refuses_to_start(env: str) -> None:
+    with pytest.raises(ConfigError, match="HUIYUAN_ENV must be one of development, test, produc"):
+        Config.from_env(PRODUCTION | {"HUIYUAN_ENV": env})
+
+
+def test_an_unset_environment_is_development() -> None:
+    environ = {k: v for k, v in PRODUCTION.items() if k != "HUIYUAN_ENV"}
+
+    assert Config.from_env(environ).env == "development"
+
+
+def test_validate_refuses_an_environment_set_in_code() -> None:
+    with pytest.raises(ConfigError, match="HUIYUAN_ENV"):
+        Config(env="prod").validate()
+
+
+@pytest.mark.parametrize("variable", sorted(DEMO_SETTINGS))
+def test_production_refuses_each_demo_wechat_value(variable: str) -> None:
+    """Each of the demo appids, secrets and tokens left unset (so at its default) is refused."""
+    environ = {k: v for k, v in PRODUCTION.items() if k != variable}
+
+    with pytest.raises(ConfigError, match=variable):
+        Config.from_env(environ)
+
+
+@pytest.mark.parametrize("variable", sorted(DEMO_SETTINGS))
+def test_production_refuses_a_demo_value_written_out(variable: str) -> None:
+    default = getattr(Config, DEMO_SETTINGS[variable])
+
+    with pytest.raises(ConfigError, match=variable):
+        Config.from_env(PRODUCTION | {variable: default})
+
+
+def test_development_runs_on_the_demo_values() -> None:
+    config = Config.from_env({"HUIYUAN_ENV": "development"})
+
+    assert config.wechat_mp_appid == "wx-demo-miniprogram"
+    assert config.wechat_mp_secret == "demo-mp-secret"
+
+
+@pytest.mark.parametrize("base", ["http://127.0.0.1:8200/", "https://wechat-proxy.internal/"])
+def test_production_refuses_a_wechat_api_base(base: str) -> None:
+    """WECHAT_API_BASE exists to reach the simulator: production calls WeChat itself."""
+    with pytest.raises(ConfigError, match="WECHAT_API_BASE"):
+        Config.from_env(PRODUCTION | {"WECHAT_API_BASE": base})
+
+
+def test_secret_key_fallbacks_are_read_as_a_comma_separated_ring() -> None:
+    old, older = "o" * 40, "p" * 40
+    config = Config.from_env(PRODUCTION | {"SECRET_KEY_FALLBACKS": f" {older} ,{old},, "})
+
+    assert config.secret_key_fallbacks == (older, old)
+    assert config.secret_keys == (older, old, STRONG_SECRET)  # newest last: it signs
+
+
+def test_no_fallbacks_by_default() -> None:
+    config = Config.from_env({})
+
+    assert config.secret_key_fallbacks == ()
+    assert config.secret_keys == (DEV_SECRET_KEY,)
+
+
+@pytest.mark.parametrize("weak", ["short", "y" * 31, DEV_SECRET_KEY])
+def test_production_refuses_a_weak_fallback_key(weak: str) -> None:
+    with pytest.raises(ConfigError, match="SECRET_KEY_FALLBACKS"):
+        Config.from_env(PRODUCTION | {"SECRET_KEY_FALLBACKS": f"{'o' * 40},{weak}"})
+
+
+def test_development_accepts_short_fallback_keys() -> None:
+    config = Config.from_env({"SECRET_KEY_FALLBACKS": "old"})
+
+    assert config.secret_keys == ("old", DEV_SECRET_KEY)
