@@ -52,6 +52,11 @@ class Config:
     token_ttl_seconds: int = 7 * 24 * 3600
     open_api_clock_skew_seconds: int = 300
     log_json: bool = True
+    # Operator log-in failures allowed per account and per source address (limits notation).
+    admin_login_limit_per_account: str = "5/minute"
+    admin_login_limit_per_address: str = "20/minute"
+    # The tier simulation's lock lapses this long after its last batch if a worker dies.
+    tier_simulation_lock_seconds: int = 120
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -88,6 +93,15 @@ class Config:
             wechat_api_base=read.optional("WECHAT_API_BASE"),
             card_qr_ttl_seconds=read.number("CARD_QR_TTL_SECONDS", 60),
             log_json=read.text("LOG_FORMAT", "json") == "json",
+            admin_login_limit_per_account=read.text(
+                "ADMIN_LOGIN_LIMIT_PER_ACCOUNT", cls.admin_login_limit_per_account
+            ),
+            admin_login_limit_per_address=read.text(
+                "ADMIN_LOGIN_LIMIT_PER_ADDRESS", cls.admin_login_limit_per_address
+            ),
+            tier_simulation_lock_seconds=read.number(
+                "TIER_SIMULATION_LOCK_SECONDS", cls.tier_simulation_lock_seconds
+            ),
         )
         config.validate(explicit={key for key, value in env.items() if value.strip()})
         return config
@@ -95,6 +109,13 @@ class Config:
     def validate(self, explicit: set[str] | None = None) -> None:
         if self.card_qr_ttl_seconds <= 0:
             raise ConfigError("CARD_QR_TTL_SECONDS must be a positive number of seconds")
+        if self.tier_simulation_lock_seconds <= 0:
+            raise ConfigError("TIER_SIMULATION_LOCK_SECONDS must be a positive number of seconds")
+        for key, value in (
+            ("ADMIN_LOGIN_LIMIT_PER_ACCOUNT", self.admin_login_limit_per_account),
+            ("ADMIN_LOGIN_LIMIT_PER_ADDRESS", self.admin_login_limit_per_address),
+        ):
+            _check_rate_limit(key, value)
         if not self.is_production:
             return
         given = explicit if explicit is not None else set()
@@ -103,6 +124,15 @@ class Config:
             raise ConfigError(f"HUIYUAN_ENV=production needs {', '.join(missing)}")
         if self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32:
             raise ConfigError("SECRET_KEY must be at least 32 characters in production")
+
+
+def _check_rate_limit(key: str, value: str) -> None:
+    from limits import parse_many
+
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ConfigError(f"{key} must be a rate limit such as 5/minute, got {value!r}") from None
 
 
 class _Reader:

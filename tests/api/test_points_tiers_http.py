@@ -749,3 +749,16 @@ class TestSimulate:
 
     def test_without_a_token_is_401(self, client, frozen):
         assert_envelope(client.post(SIMULATE, json={"thresholds": {}}), 401, "unauthorized")
+
+    def test_while_one_runs_another_is_409_already_running(self, client, analyst, redis):
+        running = redis.lock(tier_services.SIMULATION_LOCK, timeout=30)
+        assert running.acquire(blocking=False)
+        try:
+            refused = client.post(SIMULATE, json={"thresholds": {}}, headers=analyst)
+            assert_envelope(refused, 409, "already_running")
+        finally:
+            running.release()
+        answer = client.post(SIMULATE, json={"thresholds": {}}, headers=analyst)
+        assert answer.status_code == 200, answer.get_json()
+        # The finished run let its lock go: nothing blocks the next one.
+        assert not redis.exists(tier_services.SIMULATION_LOCK)

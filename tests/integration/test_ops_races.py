@@ -3,10 +3,13 @@ operator adjustments of one member at once, and the tier simulation run twice at
 
 from __future__ import annotations
 
+import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from app.members.models import Member, MemberMerge
 from tests.api.conftest import committing_app  # noqa: F401 - the fixture these tests use
@@ -17,7 +20,9 @@ pytestmark = pytest.mark.mariadb
 
 
 def test_sixteen_members_binding_one_phone_at_once_merge_into_one(
-    committing_app, sim, engine  # noqa: F811 - the imported fixture
+    committing_app,
+    sim,
+    engine,  # noqa: F811 - the imported fixture
 ):
     live = committing_app
     setup = live.test_client()
@@ -56,3 +61,58 @@ def test_sixteen_members_binding_one_phone_at_once_merge_into_one(
     for member_id in set(ids) - {survivor}:
         assert assert_ledger_agrees(engine, member_id)["balance"] == 0
     assert ledger["balance"] >= 0
+
+
+STRONG_PASSWORD = "Tangerine-Lantern-Harbour-47"
+
+
+def committed_admin_token(app, username: str, role: str) -> str:
+    from app.admins.operations import CLI
+    from app.admins.services import create_admin
+
+    deps = app.extensions["huiyuan"]
+    create_admin(uow=deps.uow(), actor=CLI, username=username, password=STRONG_PASSWORD, role=role)
+    answer = app.test_client().post(
+        "/admin/v1/auth/login", json={"username": username, "password": STRONG_PASSWORD}
+    )
+    assert answer.status_code == 200, answer.get_json()
+    return str(answer.get_json()["token"])
+
+
+def test_two_tier_simulations_at_once_run_one_at_a_time(
+    committing_app,
+    engine,
+    redis,  # noqa: F811 - the imported fixture
+):
+    """The first simulation is held inside MariaDB (its table locked by another session)
+    while the second one arrives: that one is 409 already_running, the first then ends."""
+    from app.tiers.services import SIMULATION_LOCK
+
+    live = committing_app
+    headers = bearer(committed_admin_token(live, "sim-analyst", "analyst"))
+    simulate = "/admin/v1/tiers/simulate"
+
+    def call() -> Any:
+        return live.test_client().post(simulate, json={"thresholds": {}}, headers=headers)
+
+    with engine.connect() as blocker, ThreadPoolExecutor(max_workers=2) as pool:
+        blocker.execute(text("LOCK TABLES members WRITE"))
+        try:
+            first = pool.submit(call)
+            deadline = time.monotonic() + 10
+            while not redis.exists(SIMULATION_LOCK) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert redis.exists(SIMULATION_LOCK), "the first simulation never started"
+            assert not first.done()
+            # Were it not refused, it would wait on the locked table like the first one.
+            second = pool.submit(call).result(timeout=5)
+            assert second.status_code == 409, second.get_json()
+            assert second.get_json()["error"]["code"] == "already_running"
+        finally:
+            blocker.execute(text("UNLOCK TABLES"))
+        answered = first.result(timeout=30)
+    assert answered.status_code == 200, answered.get_json()
+    assert "distribution" in answered.get_json()
+    assert not redis.exists(SIMULATION_LOCK)
+    third = live.test_client().post(simulate, json={"thresholds": {}}, headers=headers)
+    assert third.status_code == 200, third.get_json()
