@@ -21,6 +21,7 @@ class AdminUser(Base):
     # The WeCom userid of a staff member: staff see only their own customers.
     wecom_userid: Mapped[str | None] = mapped_column(BinaryString(64))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow_column_default)
 
 

@@ -19,12 +19,16 @@ from tests.integration.test_concurrency import assert_ledger_agrees, race
 pytestmark = pytest.mark.mariadb
 
 
+@pytest.fixture
+def live(committing_app) -> Any:  # noqa: F811 - the imported fixture
+    return committing_app
+
+
 def test_sixteen_members_binding_one_phone_at_once_merge_into_one(
-    committing_app,
+    live,
     sim,
-    engine,  # noqa: F811 - the imported fixture
+    engine,
 ):
-    live = committing_app
     setup = live.test_client()
     phone = "13966660000"
     members = [log_in(setup, sim, f"o-race-bind-{i}") for i in range(16)]
@@ -80,15 +84,14 @@ def committed_admin_token(app, username: str, role: str) -> str:
 
 
 def test_two_tier_simulations_at_once_run_one_at_a_time(
-    committing_app,
+    live,
     engine,
-    redis,  # noqa: F811 - the imported fixture
+    redis,
 ):
     """The first simulation is held inside MariaDB (its table locked by another session)
     while the second one arrives: that one is 409 already_running, the first then ends."""
     from app.tiers.services import SIMULATION_LOCK
 
-    live = committing_app
     headers = bearer(committed_admin_token(live, "sim-analyst", "analyst"))
     simulate = "/admin/v1/tiers/simulate"
 
@@ -116,3 +119,45 @@ def test_two_tier_simulations_at_once_run_one_at_a_time(
     assert not redis.exists(SIMULATION_LOCK)
     third = live.test_client().post(simulate, json={"thresholds": {}}, headers=headers)
     assert third.status_code == 200, third.get_json()
+
+
+def test_concurrent_adjustments_audit_the_balance_each_one_saw_under_the_lock(live, sim, engine):
+    """Twelve operators' adjustments of one member at once: each audit entry's before is
+    the balance its own adjustment started from (a chain 0, 10, 20 ...), and the member's
+    history shows 积分调整 without anyone's name or note."""
+    from app.admins.models import AuditEntry
+
+    setup = live.test_client()
+    member = log_in(setup, sim, "o-race-adjust")
+    member_id = member["member"]["id"]
+    operator = "ops-race-adjuster"
+    headers = bearer(committed_admin_token(live, operator, "operator"))
+    url = f"/admin/v1/members/{member_id}/points-adjustments"
+
+    answers = race(
+        live,
+        12,
+        lambda client, i: client.post(
+            url, json={"delta": 10, "reason": f"goodwill ticket {i}"}, headers=headers
+        ),
+    )
+
+    assert [status for status, _ in answers] == [201] * 12, answers
+    with engine.connect() as connection:
+        logged = connection.execute(
+            select(AuditEntry.actor_name, AuditEntry.before, AuditEntry.after).where(
+                AuditEntry.action == "points.adjust", AuditEntry.target_id == str(member_id)
+            )
+        ).all()
+    assert {row.actor_name for row in logged} == {operator}
+    chain = sorted((row.before["balance"], row.after["balance"]) for row in logged)
+    assert chain == [(10 * i, 10 * i + 10) for i in range(12)]
+    assert assert_ledger_agrees(engine, member_id)["balance"] == 120
+
+    history = setup.get(
+        "/mp/v1/points/ledger?limit=100", headers=bearer(member["token"])
+    ).get_json()["items"]
+    adjustments = [entry for entry in history if entry["kind"] == "adjust"]
+    assert len(adjustments) == 12
+    assert {(e["reason_code"], e["reason"]) for e in adjustments} == {("adjustment", "积分调整")}
+    assert operator not in str(history) and "goodwill" not in str(history)
