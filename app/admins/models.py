@@ -31,7 +31,7 @@ class AuditEntry(Base):
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    actor_type: Mapped[str] = mapped_column(String(16))  # admin | cli | system
+    actor_type: Mapped[str] = mapped_column(String(16))  # admin | cli | system | anonymous
     actor_id: Mapped[int | None] = mapped_column(BigId)
     actor_name: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(64))

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from app.members.models import Member, MemberMerge
 from tests.api.conftest import committing_app  # noqa: F401 - the fixture these tests use
@@ -161,3 +161,34 @@ def test_concurrent_adjustments_audit_the_balance_each_one_saw_under_the_lock(li
     assert len(adjustments) == 12
     assert {(e["reason_code"], e["reason"]) for e in adjustments} == {("adjustment", "积分调整")}
     assert operator not in str(history) and "goodwill" not in str(history)
+
+
+def test_a_burst_of_parallel_guesses_gets_no_more_than_the_account_limit(live, engine):
+    """Twelve wrong passwords for one account at once: five are checked (401, audited),
+    seven are 429 rate_limited with Retry-After; the count is atomic in Redis."""
+    from app.admins.models import AuditEntry
+
+    committed_admin_token(live, "ops-burst", "operator")
+
+    answers = []
+
+    def guess(client: Any, _: int) -> Any:
+        response = client.post(
+            "/admin/v1/auth/login", json={"username": "ops-burst", "password": "wrong guess"}
+        )
+        answers.append(response.headers.get("Retry-After"))
+        return response
+
+    statuses = race(live, 12, guess)
+
+    assert Counter(status for status, _ in statuses) == {401: 5, 429: 7}, statuses
+    assert {body["error"]["code"] for status, body in statuses if status == 429} == {"rate_limited"}
+    waits = [int(value) for value in answers if value is not None]
+    assert len(waits) == 7 and all(1 <= wait <= 60 for wait in waits)
+    with engine.connect() as connection:
+        failed = connection.scalar(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.action == "admin.login_failed")
+        )
+    assert failed == 5
