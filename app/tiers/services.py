@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
@@ -189,13 +190,23 @@ def simulate_distribution_once(
 
     The Redis lock expires ``lock_seconds`` after the last batch read, so a worker that dies
     mid-run blocks the next one for that long at most; a long run renews it per batch."""
+    from redis.exceptions import LockError
+
     lock = redis.lock(SIMULATION_LOCK, timeout=lock_seconds, blocking=False)
     if not lock.acquire():
         raise AlreadyRunning("A tier simulation is already running; try again shortly.")
+
+    def renew_or_release(renew: bool) -> None:
+        # Lapsed meanwhile (a very slow batch): the answer is still right.
+        with contextlib.suppress(LockError):
+            lock.reacquire() if renew else lock.release()
+
     try:
-        return simulate_distribution(uow=uow, thresholds=thresholds, on_batch=lock.reacquire)
+        return simulate_distribution(
+            uow=uow, thresholds=thresholds, on_batch=lambda: renew_or_release(True)
+        )
     finally:
-        lock.release()
+        renew_or_release(False)
 
 
 def simulate_distribution(
