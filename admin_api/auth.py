@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, g
+from flask import Blueprint, g, request
 from marshmallow import Schema, fields, validate
 
 from app.admins import services
@@ -10,6 +10,7 @@ from app.admins import sessions as admin_sessions
 from app.web.auth import admin_required, issue_admin_token
 from app.web.deps import container
 from app.web.endpoint import endpoint
+from app.web.throttle import login_throttle
 
 
 class LoginIn(Schema):
@@ -29,10 +30,22 @@ class AdminOut(Schema):
     role = fields.String()
 
 
-@endpoint(summary="Operator log-in", body=LoginIn, response=LoginOut, errors=("401",))
+@endpoint(
+    summary="Operator log-in. Attempts are limited per account and per source address: "
+    "over the limit, 429 rate_limited with Retry-After.",
+    body=LoginIn,
+    response=LoginOut,
+    errors=("401", "429:rate_limited"),
+)
 def login(body: dict[str, Any]) -> dict[str, Any]:
     deps = container()
-    admin = services.authenticate_admin(uow=deps.uow(), **body)
+    username, address = body["username"], request.remote_addr or "unknown"
+    throttle = login_throttle()
+    throttle.admit(username=username, address=address)
+    admin = services.authenticate_admin(
+        uow=deps.uow(), username=username, password=body["password"], address=address
+    )
+    throttle.succeeded(username=username)
     return {
         "token": issue_admin_token(admin.id),
         "expires_in": deps.config.token_ttl_seconds,

@@ -12,7 +12,7 @@ from app.web.auth import admin_required, current_actor
 from app.web.deps import container
 from app.web.endpoint import endpoint
 from app.web.pagination import MAX_ID, page_of, page_request
-from app.web.schemas import LedgerEntrySchema, LocalDateTime, MemberSchema, TierSchema
+from app.web.schemas import AdminLedgerEntrySchema, LocalDateTime, MemberSchema, TierSchema
 
 READERS = ("admin", "operator", "analyst")
 
@@ -71,7 +71,7 @@ class MemberDetailOut(Schema):
     identities = fields.List(fields.Nested(IdentityOut))
     merges = fields.List(fields.Nested(MergeOut))
     points = fields.Nested(PointsSummaryOut)
-    ledger = fields.List(fields.Nested(LedgerEntrySchema))
+    ledger = fields.List(fields.Nested(AdminLedgerEntrySchema))
     tier = fields.Nested(TierSchema, allow_none=True)
     tier_history = fields.List(fields.Nested(TierChangeOut))
 

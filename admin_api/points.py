@@ -10,7 +10,7 @@ from app.web.auth import admin_required, current_actor
 from app.web.deps import container
 from app.web.endpoint import endpoint
 from app.web.pagination import MAX_ID
-from app.web.schemas import CleanString, LedgerEntrySchema, StrictInt
+from app.web.schemas import AdminLedgerEntrySchema, CleanString, StrictInt
 
 WRITERS = ("admin", "operator")
 READERS = ("admin", "operator", "analyst")
@@ -83,7 +83,7 @@ def put_rules(body: dict[str, Any]) -> Any:
 @endpoint(
     summary="Adjust a member's points with a reason (audited)",
     body=AdjustmentIn,
-    response=LedgerEntrySchema,
+    response=AdminLedgerEntrySchema,
     status=201,
     errors=("401", "403", "404", "409"),
 )

@@ -134,15 +134,20 @@ def put_policy(body: dict[str, Any]) -> Any:
 
 @admin_required(*READERS)
 @endpoint(
-    summary="How many members each tier would hold today with these thresholds (changes nothing)",
+    summary="How many members each tier would hold today with these thresholds (changes "
+    "nothing). One runs at a time: another call meanwhile is 409 already_running.",
     body=SimulateIn,
     response=SimulateOut,
-    errors=("401", "403"),
+    errors=("401", "403", "409:already_running"),
 )
 def simulate(body: dict[str, Any]) -> Any:
+    deps = container()
     return {
-        "distribution": services.simulate_distribution(
-            uow=container().uow(), thresholds=body["thresholds"]
+        "distribution": services.simulate_distribution_once(
+            uow=deps.uow(),
+            redis=deps.redis,
+            thresholds=body["thresholds"],
+            lock_seconds=deps.config.tier_simulation_lock_seconds,
         )
     }
 

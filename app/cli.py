@@ -173,9 +173,17 @@ def admins_group() -> None:
     """Operator and staff accounts."""
 
 
+_POLICY_HELP = (
+    "At least 12 characters, not containing the username, not a common or guessable one."
+    " Prompted for (hidden, twice) when not given."
+)
+
+
 @admins_group.command("create")
-@click.option("--username", required=True)
-@click.option("--password", required=True)
+@click.option("--username", required=True, help="3-32 of a-z 0-9 . _ - (lowercase).")
+@click.option(
+    "--password", prompt=True, hide_input=True, confirmation_prompt=True, help=_POLICY_HELP
+)
 @click.option("--role", required=True, type=click.Choice(["admin", "operator", "analyst", "staff"]))
 @click.option("--wecom-userid", default=None, help="Staff: their WeCom userid.")
 def admins_create(username: str, password: str, role: str, wecom_userid: str | None) -> None:
@@ -192,6 +200,52 @@ def admins_create(username: str, password: str, role: str, wecom_userid: str | N
         _fail(error)
         return
     click.echo(json.dumps({"id": admin.id, "username": admin.username, "role": admin.role}))
+
+
+@admins_group.command("list")
+def admins_list() -> None:
+    """Every account as a JSON line: username, role, active, last log-in."""
+    for admin in admin_services.list_admins(uow=container().uow()):
+        last = admin.last_login_at.isoformat() if admin.last_login_at else None
+        click.echo(
+            json.dumps(
+                {
+                    "username": admin.username,
+                    "role": admin.role,
+                    "active": admin.active,
+                    "last_login_at": last,
+                }
+            )
+        )
+
+
+@admins_group.command("disable")
+@click.argument("username")
+def admins_disable(username: str) -> None:
+    """Refuse the account's log-ins and, from the next request, its tokens."""
+    try:
+        admin_services.disable_admin(uow=container().uow(), actor=CLI, username=username)
+    except DomainError as error:
+        _fail(error)
+        return
+    click.echo(json.dumps({"username": username, "active": False}))
+
+
+@admins_group.command("reset-password")
+@click.argument("username")
+@click.option(
+    "--password", prompt=True, hide_input=True, confirmation_prompt=True, help=_POLICY_HELP
+)
+def admins_reset_password(username: str, password: str) -> None:
+    """Set a new password (prompted for, hidden, twice)."""
+    try:
+        admin_services.reset_password(
+            uow=container().uow(), actor=CLI, username=username, password=password
+        )
+    except DomainError as error:
+        _fail(error)
+        return
+    click.echo(json.dumps({"username": username, "password_reset": True}))
 
 
 @click.command("seed-demo")

@@ -56,6 +56,11 @@ class Config:
     token_ttl_seconds: int = 7 * 24 * 3600
     open_api_clock_skew_seconds: int = 300
     log_json: bool = True
+    # Operator log-in failures allowed per account and per source address (limits notation).
+    admin_login_limit_per_account: str = "5/minute"
+    admin_login_limit_per_address: str = "20/minute"
+    # The tier simulation's lock lapses this long after its last batch if a worker dies.
+    tier_simulation_lock_seconds: int = 120
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -99,6 +104,15 @@ class Config:
             wechat_api_base=read.optional("WECHAT_API_BASE"),
             card_qr_ttl_seconds=read.number("CARD_QR_TTL_SECONDS", 60),
             log_json=read.text("LOG_FORMAT", "json") == "json",
+            admin_login_limit_per_account=read.text(
+                "ADMIN_LOGIN_LIMIT_PER_ACCOUNT", cls.admin_login_limit_per_account
+            ),
+            admin_login_limit_per_address=read.text(
+                "ADMIN_LOGIN_LIMIT_PER_ADDRESS", cls.admin_login_limit_per_address
+            ),
+            tier_simulation_lock_seconds=read.number(
+                "TIER_SIMULATION_LOCK_SECONDS", cls.tier_simulation_lock_seconds
+            ),
         )
         config.validate(explicit={key for key, value in env.items() if value.strip()})
         return config
@@ -110,6 +124,13 @@ class Config:
             )
         if self.card_qr_ttl_seconds <= 0:
             raise ConfigError("CARD_QR_TTL_SECONDS must be a positive number of seconds")
+        if self.tier_simulation_lock_seconds <= 0:
+            raise ConfigError("TIER_SIMULATION_LOCK_SECONDS must be a positive number of seconds")
+        for key, value in (
+            ("ADMIN_LOGIN_LIMIT_PER_ACCOUNT", self.admin_login_limit_per_account),
+            ("ADMIN_LOGIN_LIMIT_PER_ADDRESS", self.admin_login_limit_per_address),
+        ):
+            _check_rate_limit(key, value)
         if not self.is_production:
             return
         given = explicit if explicit is not None else set()
@@ -170,6 +191,15 @@ def _environment(env: Mapping[str, str]) -> str:
     if value not in ENVIRONMENTS:
         raise ConfigError(f"HUIYUAN_ENV must be one of {', '.join(ENVIRONMENTS)}, got {value!r}")
     return value
+
+
+def _check_rate_limit(key: str, value: str) -> None:
+    from limits import parse_many
+
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ConfigError(f"{key} must be a rate limit such as 5/minute, got {value!r}") from None
 
 
 class _Reader:

@@ -66,6 +66,12 @@ class RateLimited(DomainError):
     default_message = "Too many requests."
 
 
+class AlreadyRunning(DomainError):
+    code = "already_running"
+    status = 409
+    default_message = "The same operation is already running; try again when it has finished."
+
+
 class LimitReached(DomainError):
     code = "limit_reached"
     status = 409

@@ -513,7 +513,8 @@ def fund_members(deps: Any, member_ids: list[int], batch: int = 500) -> None:
                     member_id=member_id,
                     points=FUNDED_POINTS,
                     kind="adjust",
-                    reason="benchmark funding",
+                    reason_code="adjustment",
+                    note="benchmark funding",
                     idempotency_key=f"bench-funding:{member_id}",
                 )
             uow.commit()

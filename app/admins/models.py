@@ -21,6 +21,7 @@ class AdminUser(Base):
     # The WeCom userid of a staff member: staff see only their own customers.
     wecom_userid: Mapped[str | None] = mapped_column(BinaryString(64))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow_column_default)
 
 
@@ -47,7 +48,7 @@ class AuditEntry(Base):
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    actor_type: Mapped[str] = mapped_column(String(16))  # admin | cli | system
+    actor_type: Mapped[str] = mapped_column(String(16))  # admin | cli | system | anonymous
     actor_id: Mapped[int | None] = mapped_column(BigId)
     actor_name: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(64))

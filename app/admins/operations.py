@@ -12,7 +12,7 @@ from app.admins.models import AuditEntry
 
 @dataclass(frozen=True)
 class Actor:
-    type: str  # admin | cli | system
+    type: str  # admin | cli | system | anonymous (a failed log-in)
     name: str
     id: int | None = None
 

@@ -54,7 +54,8 @@ def check_in(*, uow: UnitOfWork, member_id: int) -> CheckinResult:
                     session,
                     member_id=owner_id,
                     points=award,
-                    reason=f"check-in {today.isoformat()} (day {streak})",
+                    reason_code="checkin",
+                    note=f"check-in {today.isoformat()} (day {streak})",
                     idempotency_key=f"checkin:{owner_id}:{today.isoformat()}",
                 )
             uow.commit()

@@ -10,6 +10,11 @@ from sqlalchemy.orm import Session
 from app import clock
 from app.members import rules
 from app.members.models import PROVIDER_CHANNEL, Member, MemberIdentity, MemberMerge
+from app.retry import RaceLost
+
+
+class MergeRaced(RaceLost):
+    """A member of the merge changed while this transaction waited for its lock; retry."""
 
 
 def find_by_identity(
@@ -85,10 +90,33 @@ def attach_identity(
 _INHERITED = ("nickname", "avatar_url", "birthday", "city", "registration_store", "referrer_id")
 
 
+def lock_members(session: Session, *member_ids: int) -> dict[int, Member]:
+    """Lock the members' rows until the transaction ends, in one statement that takes them
+    in id order: every merge locks its two members this way first, so concurrent merges
+    (many members binding one phone) queue on the survivor instead of deadlocking."""
+    rows = session.scalars(
+        select(Member)
+        .where(Member.id.in_(sorted(set(member_ids))))
+        .order_by(Member.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {row.id: row for row in rows}
+
+
 def merge_members(session: Session, *, loser: Member, survivor: Member, reason: str) -> MemberMerge:
-    """Fold ``loser`` into ``survivor``: identities and every registered context's data."""
+    """Fold ``loser`` into ``survivor``: identities and every registered context's data.
+
+    Both member rows are locked first, lower id first; if either was merged meanwhile the
+    transaction lost a race and the use case starts again."""
     if loser.id == survivor.id:
         raise ValueError("a member cannot be merged into itself")
+    locked = lock_members(session, loser.id, survivor.id)
+    if any(
+        locked.get(member.id) is None or locked[member.id].merged_into_id is not None
+        for member in (loser, survivor)
+    ):
+        raise MergeRaced(f"member {loser.id} or {survivor.id} was merged meanwhile")
     moved: dict[str, Any] = {}
     result: Any = session.execute(
         update(MemberIdentity)

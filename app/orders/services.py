@@ -142,7 +142,8 @@ def _earn_for_order(session: Session, owner: Member, order: Order) -> int:
             member_id=owner.id,
             points=earned,
             order_id=order.id,
-            reason=f"order {order.channel}/{order.external_id}",
+            reason_code="order",
+            note=f"order {order.channel}/{order.external_id}",
             idempotency_key=f"order:{order.id}",
         )
     return earned
@@ -201,7 +202,7 @@ def record_refund(
                 points=due,
                 order_id=order.id,
                 still_reversible=order.points_earned - order.points_reversed,
-                reason=f"refund {channel}/{external_id} of order {external_order_id}",
+                note=f"refund {channel}/{external_id} of order {external_order_id}",
             )
             taken = result.reversed_points + result.debt_added  # less than due if some expired
             order.refunded_cents += amount_cents
@@ -263,7 +264,8 @@ def redeem_at_till(
                 session,
                 member_id=owner.id,
                 points=points_to_spend,
-                reason=f"till redemption {external_id}{where}",
+                reason_code="redemption",
+                note=f"till redemption {external_id}{where}",
                 idempotency_key=key,
             )
             uow.commit()

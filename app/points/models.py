@@ -36,7 +36,11 @@ class PointsEntry(Base):
     member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"))
     delta: Mapped[int] = mapped_column(BigInteger)
     kind: Mapped[str] = mapped_column(String(16))
+    # A stable code (rules.REASON_TEXTS) and the text the member reads for it.
+    reason_code: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(String(255))
+    # Detail for operators only (an adjustment's stated reason, the order's reference).
+    note: Mapped[str | None] = mapped_column(String(255))
     balance_after: Mapped[int] = mapped_column(BigInteger)
     # Retries of the same spend or earn find this and change nothing.
     idempotency_key: Mapped[str | None] = mapped_column(BinaryString(160), unique=True)

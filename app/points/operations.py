@@ -94,7 +94,8 @@ def _write_entry(
     *,
     delta: int,
     kind: str,
-    reason: str,
+    reason_code: str,
+    note: str | None = None,
     order_id: int | None = None,
     idempotency_key: str | None = None,
 ) -> PointsEntry:
@@ -105,7 +106,9 @@ def _write_entry(
         member_id=account.member_id,
         delta=delta,
         kind=kind,
-        reason=reason[:255],
+        reason_code=reason_code,
+        reason=rules.member_text(reason_code),
+        note=note[:255] if note is not None else None,
         balance_after=account.balance,
         order_id=order_id,
         idempotency_key=idempotency_key,
@@ -127,7 +130,8 @@ def earn(
     *,
     member_id: int,
     points: int,
-    reason: str,
+    reason_code: str,
+    note: str | None = None,
     kind: str = "earn",
     order_id: int | None = None,
     idempotency_key: str | None = None,
@@ -147,7 +151,8 @@ def earn(
         account,
         delta=points,
         kind=kind,
-        reason=reason,
+        reason_code=reason_code,
+        note=note,
         order_id=order_id,
         idempotency_key=idempotency_key,
     )
@@ -173,7 +178,8 @@ def earn(
                 account,
                 delta=-settled,
                 kind="reverse",
-                reason="settles points owed by an earlier refund",
+                reason_code="debt_settlement",
+                note="settles points owed by an earlier refund",
                 order_id=order_id,
             )
         )
@@ -194,7 +200,7 @@ def grant_signup_bonus(session: Session, member_id: int) -> int:
     key = f"signup:{member_id}"
     if bonus <= 0 or entry_by_key(session, key) is not None:
         return 0
-    earn(session, member_id=member_id, points=bonus, reason="sign-up bonus", idempotency_key=key)
+    earn(session, member_id=member_id, points=bonus, reason_code="signup", idempotency_key=key)
     return bonus
 
 
@@ -214,7 +220,8 @@ def spend(
     *,
     member_id: int,
     points: int,
-    reason: str,
+    reason_code: str,
+    note: str | None = None,
     kind: str = "spend",
     idempotency_key: str | None = None,
 ) -> PointsEntry:
@@ -245,7 +252,8 @@ def spend(
         account,
         delta=-points,
         kind=kind,
-        reason=reason,
+        reason_code=reason_code,
+        note=note,
         idempotency_key=idempotency_key,
     )
 
@@ -262,7 +270,7 @@ def reverse(
     *,
     member_id: int,
     points: int,
-    reason: str,
+    note: str | None = None,
     order_id: int | None = None,
     still_reversible: int | None = None,
 ) -> ReverseResult:
@@ -291,7 +299,13 @@ def reverse(
     entry = None
     if takeable:
         entry = _write_entry(
-            session, account, delta=-takeable, kind="reverse", reason=reason, order_id=order_id
+            session,
+            account,
+            delta=-takeable,
+            kind="reverse",
+            reason_code="refund",
+            note=note,
+            order_id=order_id,
         )
     return ReverseResult(entry, takeable, debt)
 
@@ -303,14 +317,28 @@ def _expired_of_order(session: Session, order_id: int) -> int:
     return int(total or 0)
 
 
-def adjust(session: Session, *, member_id: int, delta: int, reason: str) -> PointsEntry:
-    """An operator's correction: a positive one is a new lot, a negative one a spend."""
+def adjust(session: Session, *, member_id: int, delta: int, note: str) -> PointsEntry:
+    """An operator's correction: a positive one is a new lot, a negative one a spend. The
+    member reads 积分调整; ``note`` (the stated reason) is for operators."""
     if delta == 0:
         raise ValidationFailed("delta must not be zero", field="delta")
+    code = "adjustment"
     if delta > 0:
-        result = earn(session, member_id=member_id, points=delta, reason=reason, kind="adjust")
+        result = earn(
+            session, member_id=member_id, points=delta, reason_code=code, note=note, kind="adjust"
+        )
         return result.entries[0]
-    return spend(session, member_id=member_id, points=-delta, reason=reason, kind="adjust")
+    return spend(
+        session, member_id=member_id, points=-delta, reason_code=code, note=note, kind="adjust"
+    )
+
+
+def locked_balance(session: Session, member_id: int) -> int:
+    """The balance under the account's lock, after writing off what has expired: what a
+    change made next in this transaction starts from."""
+    account = lock_account(session, member_id)
+    _expire_locked(session, account, clock.now())
+    return account.balance
 
 
 def expire_due(session: Session, *, member_id: int, now: datetime) -> PointsEntry | None:
@@ -353,7 +381,7 @@ def _write_off(
     for lot in overdue:
         lot.expired += lot.remaining
         lot.remaining = 0
-    return _write_entry(session, account, delta=-total, kind="expire", reason="points expired")
+    return _write_entry(session, account, delta=-total, kind="expire", reason_code="expiry")
 
 
 def move_points(session: Session, loser_id: int, survivor_id: int) -> dict[str, Any]:
@@ -370,10 +398,10 @@ def move_points(session: Session, loser_id: int, survivor_id: int) -> dict[str, 
         .execution_options(synchronize_session=False)
     )
     if moved:
-        reason = f"merged into member {survivor_id}"
-        _write_entry(session, loser, delta=-moved, kind="adjust", reason=reason)
-        reason = f"merged from member {loser_id}"
-        _write_entry(session, survivor, delta=moved, kind="adjust", reason=reason)
+        note = f"merged into member {survivor_id}"
+        _write_entry(session, loser, delta=-moved, kind="adjust", reason_code="merge", note=note)
+        note = f"merged from member {loser_id}"
+        _write_entry(session, survivor, delta=moved, kind="adjust", reason_code="merge", note=note)
     survivor.debt += loser.debt
     debt, loser.debt = loser.debt, 0
     session.flush()
@@ -395,6 +423,7 @@ def _settle_debt_locked(session: Session, account: PointsAccount) -> int:
         account,
         delta=-settled,
         kind="reverse",
-        reason="settles points owed by an earlier refund",
+        reason_code="debt_settlement",
+        note="settles points owed by an earlier refund",
     )
     return settled

@@ -17,6 +17,24 @@ DEFAULT_RULES: dict[str, Any] = {
     "reminder_days_before": 30,
 }
 
+# Why an entry exists, as a stable code, and the text a member reads in their history. The
+# text never names a person: who made an adjustment is in the audit log only.
+REASON_TEXTS: dict[str, str] = {
+    "order": "订单积分",
+    "refund": "订单退款",
+    "redemption": "积分抵扣",
+    "checkin": "每日签到",
+    "signup": "注册奖励",
+    "expiry": "积分过期",
+    "adjustment": "积分调整",
+    "merge": "账户合并",
+    "debt_settlement": "退款欠分抵扣",
+}
+
+
+def member_text(reason_code: str) -> str:
+    return REASON_TEXTS[reason_code]
+
 
 def points_for_amount(
     amount_cents: int, *, points_per_yuan: int, tier_pct: int = 100, birthday_pct: int = 100

@@ -49,10 +49,9 @@ def _adjust(uow: UnitOfWork, actor: Actor, member_id: int, delta: int, reason: s
         member = members.get_active(uow.session, member_id)
         if member is None:
             raise NotFound("No such member.")
-        before = queries.balance_of(uow.session, member.id)
-        entry = points.adjust(
-            uow.session, member_id=member.id, delta=delta, reason=f"{reason} (by {actor.name})"
-        )
+        # Read under the account's lock: concurrent adjustments each see the one before.
+        before = points.locked_balance(uow.session, member.id)
+        entry = points.adjust(uow.session, member_id=member.id, delta=delta, note=reason)
         record_change(
             uow.session,
             actor=actor,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app import clock
 from app.admins.operations import Actor, record_change
-from app.errors import Conflict, NotFound, ValidationFailed
+from app.errors import AlreadyRunning, Conflict, NotFound, ValidationFailed
 from app.members.models import Member
 from app.settings import services as settings
 from app.tiers import operations as ops
@@ -20,6 +22,7 @@ from app.tiers.models import MemberTier, Tier
 from app.uow import UnitOfWork
 
 BATCH_SIZE = 1000
+SIMULATION_LOCK = "lock:tiers:simulate"
 NO_TIER = "none"
 _FIELDS = ("code", "name", "rank", "threshold", "benefits")
 
@@ -179,8 +182,39 @@ def _code(tier: rules.TierRef | None) -> str:
     return tier.code if tier is not None else NO_TIER
 
 
+def simulate_distribution_once(
+    *, uow: UnitOfWork, redis: Any, thresholds: dict[str, int], lock_seconds: int
+) -> dict[str, int]:
+    """The simulation, one at a time across every worker: it reads the whole member base,
+    so a second request while one runs is refused (AlreadyRunning) rather than queued.
+
+    The Redis lock expires ``lock_seconds`` after the last batch read, so a worker that dies
+    mid-run blocks the next one for that long at most; a long run renews it per batch."""
+    from redis.exceptions import LockError
+
+    lock = redis.lock(SIMULATION_LOCK, timeout=lock_seconds, blocking=False)
+    if not lock.acquire():
+        raise AlreadyRunning("A tier simulation is already running; try again shortly.")
+
+    def renew_or_release(renew: bool) -> None:
+        # Lapsed meanwhile (a very slow batch): the answer is still right.
+        with contextlib.suppress(LockError):
+            lock.reacquire() if renew else lock.release()
+
+    try:
+        return simulate_distribution(
+            uow=uow, thresholds=thresholds, on_batch=lambda: renew_or_release(True)
+        )
+    finally:
+        renew_or_release(False)
+
+
 def simulate_distribution(
-    *, uow: UnitOfWork, thresholds: dict[str, int], batch_size: int = BATCH_SIZE
+    *,
+    uow: UnitOfWork,
+    thresholds: dict[str, int],
+    batch_size: int = BATCH_SIZE,
+    on_batch: Callable[[], Any] | None = None,
 ) -> dict[str, int]:
     """How many members each tier would hold if assessment ran now with these thresholds.
     Reads only; uses the same decision as the assessment job."""
@@ -197,4 +231,6 @@ def simulate_distribution(
         with uow:
             for _, _, target, _ in _decide(uow.session, ids, proposed, policy, now):
                 distribution[_code(target)] += 1
+        if on_batch is not None:
+            on_batch()
     return dict(distribution)

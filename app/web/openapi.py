@@ -143,5 +143,6 @@ def _responses(doc: EndpointDoc) -> dict[str, Any]:
     error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     responses["422"] = {"description": "validation_error", **error}
     for code in doc.errors:
-        responses.setdefault(code, {"description": "Error", **error})
+        status, _, named = code.partition(":")  # "409:already_running" names its code
+        responses.setdefault(status, {"description": named or "Error", **error})
     return responses

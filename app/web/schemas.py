@@ -61,9 +61,16 @@ class LedgerEntrySchema(Schema):
     id = fields.Integer()
     delta = fields.Integer()
     kind = fields.String()
-    reason = fields.String()
+    reason_code = fields.String()  # order, refund, redemption, checkin, signup, expiry, ...
+    reason = fields.String()  # the member-facing text of reason_code: 订单积分, 积分调整 ...
     balance_after = fields.Integer()
     created_at = LocalDateTime()
+
+
+class AdminLedgerEntrySchema(LedgerEntrySchema):
+    """The entry as operators see it: with the note (an adjustment's stated reason)."""
+
+    note = fields.String(allow_none=True)
 
 
 class TierSchema(Schema):

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 import app.db
 
 revision = "0005"
-down_revision = "0001"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

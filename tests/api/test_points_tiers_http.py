@@ -30,7 +30,7 @@ TIERS = "/admin/v1/tiers"
 POLICY = "/admin/v1/tier-policy"
 SIMULATE = "/admin/v1/tiers/simulate"
 AUDIT = "/admin/v1/audit-log"
-LEDGER_FIELDS = {"id", "delta", "kind", "reason", "balance_after", "created_at"}
+LEDGER_FIELDS = {"id", "delta", "kind", "reason_code", "reason", "balance_after", "created_at"}
 RULES_DOC: dict[str, Any] = {
     "points_per_yuan": 2,
     "signup_bonus": 0,
@@ -181,7 +181,15 @@ class TestLedger:
         ]
         ids = [entry["id"] for entry in items]
         assert ids == sorted(ids, reverse=True)
-        assert items[0]["reason"].startswith("goodwill")
+        # A stable code and the member's text for each; no operator, no internal note.
+        assert [(e["reason_code"], e["reason"]) for e in items] == [
+            ("adjustment", "积分调整"),
+            ("refund", "订单退款"),
+            ("redemption", "积分抵扣"),
+            ("expiry", "积分过期"),
+            ("order", "订单积分"),
+            ("order", "订单积分"),
+        ]
         assert local(items[-1]["created_at"]) == T0
         assert local(items[0]["created_at"]) == T0 + timedelta(days=31)
 
@@ -445,12 +453,19 @@ class TestAdjustments:
 
         assert answer.status_code == 201, answer.get_json()
         entry = answer.get_json()
-        assert set(entry) == LEDGER_FIELDS
+        assert set(entry) == LEDGER_FIELDS | {"note"}
         assert (entry["delta"], entry["kind"], entry["balance_after"]) == (50, "adjust", 50)
-        assert entry["reason"].startswith("goodwill")
+        assert (entry["reason_code"], entry["reason"], entry["note"]) == (
+            "adjustment",
+            "积分调整",
+            "goodwill",
+        )
         assert local(entry["created_at"]) == T0
-        assert ledger(client, me).get_json()["items"] == [entry]
         name = client.get("/admin/v1/auth/me", headers=operator).get_json()["username"]
+        # The member sees the entry without the operator's note or name.
+        [seen] = ledger(client, me).get_json()["items"]
+        assert seen == {key: value for key, value in entry.items() if key != "note"}
+        assert name not in str(seen)
         [logged] = audit(client, admin, "member")
         assert logged["action"] == "points.adjust"
         assert logged["target_id"] == str(member_id)
@@ -749,3 +764,16 @@ class TestSimulate:
 
     def test_without_a_token_is_401(self, client, frozen):
         assert_envelope(client.post(SIMULATE, json={"thresholds": {}}), 401, "unauthorized")
+
+    def test_while_one_runs_another_is_409_already_running(self, client, analyst, redis):
+        running = redis.lock(tier_services.SIMULATION_LOCK, timeout=30)
+        assert running.acquire(blocking=False)
+        try:
+            refused = client.post(SIMULATE, json={"thresholds": {}}, headers=analyst)
+            assert_envelope(refused, 409, "already_running")
+        finally:
+            running.release()
+        answer = client.post(SIMULATE, json={"thresholds": {}}, headers=analyst)
+        assert answer.status_code == 200, answer.get_json()
+        # The finished run let its lock go: nothing blocks the next one.
+        assert not redis.exists(tier_services.SIMULATION_LOCK)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from app.admins import services as admins
 from app.admins.models import AdminUser, AuditEntry
 from app.admins.operations import CLI, Actor
-from app.errors import Conflict, Unauthorized, ValidationFailed
+from app.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from app.partners import services as partners
 from app.partners.models import Partner
 from app.uow import UnitOfWork
@@ -90,7 +90,19 @@ def test_a_duplicate_username_is_a_conflict_and_audits_nothing(
         ({"role": "Admin"}, "role"),
         ({"password": "short"}, "password"),
         ({"password": "1234567"}, "password"),
+        ({"password": "Tq7#mZ2!pL9"}, "password"),  # 11 characters, however random
+        ({"password": "password1234"}, "password"),  # a common password
+        ({"password": "qwertyuiop123"}, "password"),  # a keyboard walk
+        ({"password": "aaaaaaaaaaaaaaaa"}, "password"),
+        ({"password": "harbour OPS-LI lantern"}, "password"),  # contains the username
         ({"username": "   "}, "username"),
+        ({"username": "Ops-Li"}, "username"),
+        ({"username": "pw"}, "username"),
+        ({"username": "ops li"}, "username"),
+        ({"username": "ops@li"}, "username"),
+        ({"username": "-ops"}, "username"),
+        ({"username": "运营小李"}, "username"),
+        ({"username": "o" * 33}, "username"),
     ],
 )
 def test_bad_admin_input_is_a_validation_error(
@@ -104,8 +116,66 @@ def test_bad_admin_input_is_a_validation_error(
     assert rows.added(AuditEntry) == 0
 
 
-def test_an_eight_character_password_is_enough(uow: UnitOfWork) -> None:
-    assert _create(uow, password="12345678").role == "operator"
+def test_a_twelve_character_password_that_is_hard_to_guess_is_enough(uow: UnitOfWork) -> None:
+    assert _create(uow, password="Tq7#mZ2!pL9x").role == "operator"
+
+
+def test_log_ins_are_audited_with_the_source_address(uow: UnitOfWork, session: Session) -> None:
+    admin = _create(uow, "ops-li")
+
+    admins.authenticate_admin(uow=uow, username="ops-li", password=PASSWORD, address="10.0.0.7")
+    for username in ("ops-li", "nobody", "correct horse battery"):
+        with pytest.raises(Unauthorized):
+            admins.authenticate_admin(
+                uow=uow, username=username, password="wrong guess", address="10.0.0.8"
+            )
+
+    (ok,) = _audit(session, "admin.login")
+    assert (ok.actor_type, ok.actor_name, ok.actor_id) == ("admin", "ops-li", admin.id)
+    assert (ok.target_id, ok.after) == (str(admin.id), {"address": "10.0.0.7"})
+    assert reload(session, AdminUser, admin.id).last_login_at is not None
+    failed = _audit(session, "admin.login_failed")
+    assert [(e.target_id, e.after) for e in failed] == [
+        (str(admin.id), {"username": "ops-li", "address": "10.0.0.8"}),
+        (None, {"username": "nobody", "address": "10.0.0.8"}),
+        # Not a possible username (perhaps a password typed in the wrong field): not kept.
+        (None, {"username": None, "address": "10.0.0.8"}),
+    ]
+    assert all(e.actor_type == "anonymous" for e in failed)
+    assert "wrong guess" not in json.dumps([e.after for e in failed])
+
+
+def test_a_disabled_account_is_refused_at_once_and_the_change_audited(
+    uow: UnitOfWork, session: Session
+) -> None:
+    admin = _create(uow, "ops-li")
+
+    admins.disable_admin(uow=uow, actor=CLI, username="ops-li")
+
+    assert admins.get_admin(uow=uow, admin_id=admin.id) is None
+    with pytest.raises(Unauthorized):
+        admins.authenticate_admin(uow=uow, username="ops-li", password=PASSWORD)
+    (entry,) = _audit(session, "admin.disable")
+    assert (entry.before, entry.after) == ({"active": True}, {"active": False})
+    with pytest.raises(NotFound):
+        admins.disable_admin(uow=uow, actor=CLI, username="nobody")
+
+
+def test_a_password_reset_follows_the_policy_and_replaces_the_old_one(
+    uow: UnitOfWork, session: Session
+) -> None:
+    _create(uow, "ops-li")
+    with pytest.raises(ValidationFailed) as caught:
+        admins.reset_password(uow=uow, actor=CLI, username="ops-li", password="password1234")
+    assert caught.value.details == {"field": "password"}
+
+    admins.reset_password(uow=uow, actor=CLI, username="ops-li", password="Vermilion-Kite-2031")
+
+    with pytest.raises(Unauthorized):
+        admins.authenticate_admin(uow=uow, username="ops-li", password=PASSWORD)
+    assert admins.authenticate_admin(uow=uow, username="ops-li", password="Vermilion-Kite-2031")
+    (entry,) = _audit(session, "admin.reset_password")
+    assert (entry.actor_type, entry.before, entry.after) == ("cli", None, None)
 
 
 def test_authenticate_admin_with_the_right_password(uow: UnitOfWork) -> None:

@@ -106,9 +106,9 @@ def test_check_in_points_land_in_the_ledger_as_a_lot(
     check_in_at(uow, member.id, AFTER_MIDNIGHT)
 
     books = assert_books_agree(session, member.id)
-    assert [(e.kind, e.delta, e.reason) for e in books.entries] == [
-        ("earn", 5, "check-in 2025-06-01 (day 1)"),
-        ("earn", 5, "check-in 2025-06-02 (day 2)"),
+    assert [(e.kind, e.delta, e.reason_code, e.reason, e.note) for e in books.entries] == [
+        ("earn", 5, "checkin", "每日签到", "check-in 2025-06-01 (day 1)"),
+        ("earn", 5, "checkin", "每日签到", "check-in 2025-06-02 (day 2)"),
     ]
     assert [e.balance_after for e in books.entries] == [5, 10]
     assert [(lot.points, lot.remaining) for lot in books.lots] == [(5, 5), (5, 5)]

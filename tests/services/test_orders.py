@@ -177,9 +177,9 @@ def test_an_unknown_phone_or_unionid_creates_a_member_with_the_sign_up_bonus(
     assert member_rules.is_valid_card_no(created.card_no)
     books = assert_books_agree(rules_set, created.id)
     assert books.balance == 50 + 200
-    assert [(e.kind, e.delta, e.reason) for e in books.entries] == [
-        ("earn", 50, "sign-up bonus"),
-        ("earn", 200, f"order jd/{outcome_external_id(rules_set, outcome.order_id)}"),
+    assert [(e.kind, e.delta, e.reason_code, e.note) for e in books.entries] == [
+        ("earn", 50, "signup", None),
+        ("earn", 200, "order", f"order jd/{outcome_external_id(rules_set, outcome.order_id)}"),
     ]
     assert outcome.points_earned == 200  # the order's own points, without the bonus
 
@@ -203,7 +203,7 @@ def test_an_unknown_channel_member_id_creates_a_member_with_that_identity(
     )
     books = assert_books_agree(rules_set, outcome.member_id)
     assert books.balance == 50 + 50 + 50  # the bonus once, two orders
-    assert [e.reason for e in books.entries].count("sign-up bonus") == 1
+    assert [e.reason_code for e in books.entries].count("signup") == 1
 
 
 def test_without_a_sign_up_bonus_a_created_member_earns_only_the_order(
@@ -501,12 +501,12 @@ def test_spent_then_refunded_leaves_a_debt_that_the_next_order_settles_first(
     books = assert_books_agree(session, member.id)
     assert (books.balance, books.debt) == (0, 150)
     assert books.entries[-1].kind == "reverse"
-    assert books.entries[-1].reason.startswith("settles points owed")
+    assert books.entries[-1].reason_code == "debt_settlement"
 
     place_order(("card_no", member.card_no), 20_000, external_id="O-3")  # 200: 150 owed
     books = assert_books_agree(session, member.id)
     assert (books.balance, books.debt) == (50, 0)
-    settled = [e for e in books.entries if e.reason.startswith("settles points owed")]
+    settled = [e for e in books.entries if e.reason_code == "debt_settlement"]
     assert [e.delta for e in settled] == [-300, -150]
     assert all(e.balance_after >= 0 for e in books.entries)
 
@@ -523,7 +523,8 @@ def test_a_till_redemption_spends_and_answers_the_balance(
 
     assert outcome == orders.RedeemOutcome(member.id, 70)
     entry = session.scalars(select(PointsEntry).where(PointsEntry.kind == "spend")).one()
-    assert (entry.delta, entry.reason) == (-30, "till redemption TILL-1")
+    assert (entry.delta, entry.reason_code, entry.reason) == (-30, "redemption", "积分抵扣")
+    assert entry.note == "till redemption TILL-1"
     assert assert_books_agree(session, member.id).balance == 70
 
 

@@ -57,14 +57,18 @@ def in_tx(uow: UnitOfWork, work: Callable[[Session], Any]) -> Any:
 def earn(uow: UnitOfWork, member_id: int, amount: int, **kw: Any) -> points.EarnResult:
     return in_tx(
         uow,
-        lambda s: points.earn(s, member_id=member_id, points=amount, reason="test earn", **kw),
+        lambda s: points.earn(
+            s, member_id=member_id, points=amount, reason_code="order", note="test earn", **kw
+        ),
     )
 
 
 def spend(uow: UnitOfWork, member_id: int, amount: int, **kw: Any) -> PointsEntry:
     return in_tx(
         uow,
-        lambda s: points.spend(s, member_id=member_id, points=amount, reason="test spend", **kw),
+        lambda s: points.spend(
+            s, member_id=member_id, points=amount, reason_code="redemption", note="test spend", **kw
+        ),
     )
 
 
@@ -191,7 +195,7 @@ def test_a_reversal_takes_from_the_orders_own_lot_first(
     own = earn(uow, member.id, 50, order_id=4242).entries[0]
 
     result = in_tx(
-        uow, lambda s: points.reverse(s, member_id=member.id, points=30, reason="r", order_id=4242)
+        uow, lambda s: points.reverse(s, member_id=member.id, points=30, note="r", order_id=4242)
     )
 
     assert (result.reversed_points, result.debt_added) == (30, 0)
@@ -205,7 +209,7 @@ def test_a_reversal_beyond_the_balance_stops_at_zero_and_records_a_debt(
     earn(uow, member.id, 50)
     spend(uow, member.id, 45)
 
-    result = in_tx(uow, lambda s: points.reverse(s, member_id=member.id, points=30, reason="r"))
+    result = in_tx(uow, lambda s: points.reverse(s, member_id=member.id, points=30, note="r"))
 
     assert (result.reversed_points, result.debt_added) == (5, 25)
     books = assert_books_agree(session, member.id)
@@ -217,7 +221,7 @@ def test_a_reversal_beyond_the_balance_stops_at_zero_and_records_a_debt(
     books = assert_books_agree(session, member.id)
     assert (books.balance, books.debt) == (15, 0)
     assert books.entries[-1].kind == "reverse"
-    assert books.entries[-1].reason.startswith("settles points owed")
+    assert books.entries[-1].reason_code == "debt_settlement"
 
 
 # --- operator adjustments ---
@@ -233,7 +237,12 @@ def test_an_adjustment_is_a_ledger_entry_and_is_audited(
     )
 
     assert (entry.kind, entry.delta, entry.balance_after) == ("adjust", 80, 100)
-    assert entry.reason == "补偿：系统故障 (by ops-li)"
+    # The member reads 积分调整; the stated reason is for operators; no one is named.
+    assert (entry.reason_code, entry.reason, entry.note) == (
+        "adjustment",
+        "积分调整",
+        "补偿：系统故障",
+    )
     books = assert_books_agree(session, member.id)
     assert books.lots[-1].points == 80  # a positive adjustment is a lot of its own
     (audit,) = session.scalars(
@@ -467,8 +476,9 @@ def test_binding_a_phone_merges_points_lots_orders_tier_and_checkins(
     loser = assert_books_agree(value_session, caller.id)
     assert holder.balance == 205 + 1210
     assert loser.balance == 0
-    assert loser.entries[-1].reason == f"merged into member {holder_id}"
-    assert holder.entries[-1].reason == f"merged from member {caller.id}"
+    assert loser.entries[-1].note == f"merged into member {holder_id}"
+    assert holder.entries[-1].note == f"merged from member {caller.id}"
+    assert (holder.entries[-1].reason_code, holder.entries[-1].reason) == ("merge", "账户合并")
     moved = {lot.id: lot.expires_at for lot in holder.lots if lot.id in moving_lots}
     assert moved == moving_lots  # the lots keep their expiry
     assert all(lot.remaining == 0 for lot in loser.lots)

@@ -266,3 +266,31 @@ def test_development_accepts_short_fallback_keys() -> None:
     config = Config.from_env({"SECRET_KEY_FALLBACKS": "old"})
 
     assert config.secret_keys == ("old", DEV_SECRET_KEY)
+
+
+def test_operator_log_in_limits_and_the_simulation_lock_are_read() -> None:
+    config = Config.from_env(
+        {
+            "ADMIN_LOGIN_LIMIT_PER_ACCOUNT": "3/minute",
+            "ADMIN_LOGIN_LIMIT_PER_ADDRESS": "100/hour",
+            "TIER_SIMULATION_LOCK_SECONDS": "30",
+        }
+    )
+    assert (
+        config.admin_login_limit_per_account,
+        config.admin_login_limit_per_address,
+        config.tier_simulation_lock_seconds,
+    ) == ("3/minute", "100/hour", 30)
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("ADMIN_LOGIN_LIMIT_PER_ACCOUNT", "five a minute"),
+        ("ADMIN_LOGIN_LIMIT_PER_ADDRESS", "20"),
+        ("TIER_SIMULATION_LOCK_SECONDS", "0"),
+    ],
+)
+def test_a_bad_limit_or_lock_setting_refuses_to_start(name: str, raw: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Config.from_env({name: raw})
