@@ -75,12 +75,29 @@ def partners_group() -> None:
 
 @partners_group.command("create")
 @click.argument("name")
-def partners_create(name: str) -> None:
+@click.option(
+    "--channels",
+    default=None,
+    help="Comma-separated order channels it may post on (pos,tmall). Default: every channel.",
+)
+@click.option(
+    "--trusted",
+    is_flag=True,
+    help="Server-side e-commerce: may spend points by card number, phone or unionid "
+    "(others need the member's card QR code).",
+)
+def partners_create(name: str, channels: str | None, trusted: bool) -> None:
     """Create a partner and print its app key and secret (shown once) as JSON."""
     deps = container()
+    allowed = None if channels is None else channels.split(",")
     try:
         credentials = partner_services.create_partner(
-            uow=deps.uow(), actor=CLI, name=name, secret_key=deps.config.secret_key
+            uow=deps.uow(),
+            actor=CLI,
+            name=name,
+            secret_key=deps.config.secret_key,
+            channels=allowed,
+            trusted=trusted,
         )
     except DomainError as error:
         _fail(error)
