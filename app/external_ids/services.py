@@ -40,6 +40,12 @@ class Answered:
     replayed: bool
 
 
+class ExternalIdTaken(Exception):
+    """Raised by a ``work`` that finds its effect already recorded under the key (its own
+    unique row): a concurrent twin committed it since this attempt looked, or it was
+    recorded before fingerprints were kept."""
+
+
 def mismatch() -> IdempotencyMismatch:
     """The refusal of a reused external id: no detail of what it was used for."""
     return IdempotencyMismatch(MISMATCH_MESSAGE)
@@ -70,7 +76,8 @@ def run_once(
 ) -> Answered:
     """Run ``work`` (the effect, in the unit of work's open transaction, answering a JSON
     document) once per key; commit it with its record. ``request`` is every field of the
-    request as parsed, the member reference included."""
+    request as parsed, the member reference included. ``work`` raises ExternalIdTaken when
+    it finds its effect's own row already there."""
     digest = rules.fingerprint(request)
 
     def attempt() -> Answered:
@@ -79,7 +86,15 @@ def run_once(
             earlier = earlier_answer(session, key, digest)
             if earlier is not None:
                 return Answered(earlier, replayed=True)
-            answer = work(session)
+            try:
+                answer = work(session)
+            except ExternalIdTaken:
+                # Each statement reads what is committed (READ COMMITTED; SQLite runs one
+                # writer at a time): the twin's record is there now, with its effect.
+                earlier = earlier_answer(session, key, digest)
+                if earlier is None:  # recorded before requests had fingerprints
+                    raise mismatch() from None
+                return Answered(earlier, replayed=True)
             session.add(
                 ExternalRequest(
                     partner_id=key.partner_id,

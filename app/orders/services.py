@@ -145,7 +145,7 @@ def record_order(
 
     def work(session: Session) -> dict[str, Any]:
         if _existing_order(session, sender.id, channel, external_id) is not None:
-            raise external.mismatch()  # recorded before requests had fingerprints
+            raise external.ExternalIdTaken
         owner = _member_for(session, member, channel=channel, secret=secret, create=True)
         order = Order(
             partner_id=sender.id,
@@ -238,7 +238,7 @@ def record_refund(
             )
         ).first()
         if earlier is not None:
-            raise external.mismatch()  # recorded before requests had fingerprints
+            raise external.ExternalIdTaken
         order = session.scalars(
             select(Order)
             .where(
@@ -340,7 +340,7 @@ def redeem_at_till(
 
     def work(session: Session) -> dict[str, Any]:
         if points.entry_by_key(session, ledger_key) is not None:
-            raise external.mismatch()  # recorded before requests had fingerprints
+            raise external.ExternalIdTaken
         owner = _member_for(session, member, channel=channel, secret=secret, create=False)
         where = f" at {store_code}" if store_code else ""
         entry = points.spend(

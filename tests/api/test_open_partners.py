@@ -456,3 +456,29 @@ def test_partners_create_refuses_what_is_not_a_channel_code(app, session, count,
     assert made.exit_code != 0
     assert "validation_error" in made.output and "channels" in made.output
     assert count(Partner) == 0
+
+
+def test_an_order_recorded_before_fingerprints_is_refused_not_recorded_again(
+    client, partner, card_no, member_id, session, count
+):
+    """Rows from before the migration have no fingerprint to compare: the id is taken."""
+    session.add(
+        Order(
+            partner_id=partner_id_of(session, partner),
+            channel="pos",
+            external_id="OLD-1",
+            member_id=member_id,
+            paid_at=T0,
+            amount_cents=12_345,
+            refunded_cents=0,
+            points_earned=0,
+            points_reversed=0,
+        )
+    )
+    session.commit()
+
+    again = open_post(client, partner, ORDERS, order_body({"card_no": card_no}, "OLD-1"))
+
+    assert_envelope(again, 409, "idempotency_mismatch")
+    assert count(Order) == 1
+    assert balance(session, member_id) == 0
