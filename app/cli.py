@@ -75,12 +75,29 @@ def partners_group() -> None:
 
 @partners_group.command("create")
 @click.argument("name")
-def partners_create(name: str) -> None:
+@click.option(
+    "--channels",
+    default=None,
+    help="Comma-separated order channels it may post on (pos,tmall). Default: every channel.",
+)
+@click.option(
+    "--trusted",
+    is_flag=True,
+    help="Server-side e-commerce: may spend points by card number, phone or unionid "
+    "(others need the member's card QR code).",
+)
+def partners_create(name: str, channels: str | None, trusted: bool) -> None:
     """Create a partner and print its app key and secret (shown once) as JSON."""
     deps = container()
+    allowed = None if channels is None else channels.split(",")
     try:
         credentials = partner_services.create_partner(
-            uow=deps.uow(), actor=CLI, name=name, secret_key=deps.config.secret_key
+            uow=deps.uow(),
+            actor=CLI,
+            name=name,
+            secret_key=deps.config.secret_key,
+            channels=allowed,
+            trusted=trusted,
         )
     except DomainError as error:
         _fail(error)
@@ -90,7 +107,8 @@ def partners_create(name: str) -> None:
 
 @partners_group.command("list")
 def partners_list() -> None:
-    """Every partner as a JSON line: id, name, app_key, active, created_at (never secrets)."""
+    """Every partner as a JSON line: id, name, app_key, active, created_at, channels (null:
+    every channel), trusted; never a secret."""
     for partner in partner_services.list_partners(uow=container().uow()):
         click.echo(
             json.dumps(
@@ -100,6 +118,8 @@ def partners_list() -> None:
                     "app_key": partner.app_key,
                     "active": partner.active,
                     "created_at": partner.created_at.isoformat(),
+                    "channels": list(partner.channels) if partner.channels is not None else None,
+                    "trusted": partner.trusted,
                 },
                 ensure_ascii=False,
             )

@@ -2,6 +2,7 @@
 
 from app.admins.models import AdminSession, AdminUser, AuditEntry
 from app.checkins.models import Checkin
+from app.external_ids.models import ExternalRequest
 from app.idempotency.models import IdempotencyRecord
 from app.members.models import Member, MemberIdentity, MemberMerge, MemberSession
 from app.ops.models import JobRun
@@ -17,6 +18,7 @@ __all__ = [
     "AuditEntry",
     "Checkin",
     "ExpiryReminder",
+    "ExternalRequest",
     "IdempotencyRecord",
     "JobRun",
     "Member",

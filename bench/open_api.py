@@ -488,8 +488,12 @@ def prepare_data(app: Any, members: int, funded: int) -> Fixture:
     upgrade_database(deps.engine)
     for tier in TIERS:
         tiers.create_tier(uow=deps.uow(), actor=CLI, fields=dict(tier))
-    credentials = partners.create_partner(
-        uow=deps.uow(), actor=CLI, name="Bench POS", secret_key=deps.config.secret_key
+    credentials = partners.create_partner(  # spends by card number: an e-commerce partner
+        uow=deps.uow(),
+        actor=CLI,
+        name="Bench POS",
+        secret_key=deps.config.secret_key,
+        trusted=True,
     )
     seed_members(deps.engine, count=members, seed=20_240_601)
     with deps.engine.connect() as connection:

@@ -93,18 +93,19 @@ class RedeemOut(Schema):
 @partner_required
 @idempotent
 @endpoint(
-    summary="Record a paid order; the same (channel, external_id) again answers 200 with "
-    "the first answer",
+    summary="Record a paid order; the same (channel, external_id) and body again answers 200 "
+    "with the first answer, another body 409 idempotency_mismatch",
     body=OrderIn,
     response=OrderOut,
     status=201,
-    errors=("401", "404", "409"),
+    errors=("401", "403", "404", "409"),
 )
 def post_order(body: dict[str, Any]) -> Any:
     deps = container()
     outcome = services.record_order(
         uow=deps.uow(),
         secret=deps.config.secret_key,
+        sender=g.partner,
         channel=body["channel"],
         external_id=body["external_id"],
         member=member_ref(body["member"]),
@@ -120,38 +121,41 @@ def post_order(body: dict[str, Any]) -> Any:
 @partner_required
 @idempotent
 @endpoint(
-    summary="Record a refund; points are taken back in proportion (a shortfall is a debt)",
+    summary="Record a refund of one of the partner's orders; points are taken back in "
+    "proportion (a shortfall is a debt)",
     body=RefundIn,
     response=RefundOut,
     status=201,
-    errors=("401", "404", "409"),
+    errors=("401", "403", "404", "409"),
 )
 def post_refund(body: dict[str, Any]) -> Any:
-    outcome = services.record_refund(uow=container().uow(), **body)
+    outcome = services.record_refund(uow=container().uow(), sender=g.partner, **body)
     return Answer(outcome, 200 if outcome.replayed else 201)
 
 
 @partner_required
 @idempotent
 @endpoint(
-    summary="Spend points at the till, idempotent by external_id",
+    summary="Spend points at the till by the member's card QR code (trusted partners: any "
+    "reference), idempotent by external_id",
     body=RedeemIn,
     response=RedeemOut,
     status=201,
-    errors=("401", "404", "409"),
+    errors=("401", "403", "404", "409"),
 )
 def redeem_points(body: dict[str, Any]) -> Any:
     deps = container()
-    return services.redeem_at_till(
+    outcome = services.redeem_at_till(
         uow=deps.uow(),
         secret=deps.config.secret_key,
-        partner_key=g.partner.app_key,
+        sender=g.partner,
         channel=body.get("channel", ""),
         member=member_ref(body["member"]),
         points_to_spend=body["points"],
         external_id=body["external_id"],
         store_code=body.get("store_code"),
     )
+    return Answer(outcome, 200 if outcome.replayed else 201)
 
 
 def register(bp: Blueprint) -> None:

@@ -7,9 +7,10 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.orders.services import MemberRef
+from app.partners.rules import CHANNEL_PATTERN
 from app.web.schemas import CleanString
 
-CHANNEL = validate.Regexp(r"^[a-z][a-z0-9_]{0,15}$", error="a lowercase channel code: pos, tmall")
+CHANNEL = validate.Regexp(CHANNEL_PATTERN, error="a lowercase channel code: pos, tmall")
 EXTERNAL_ID = validate.Length(min=1, max=64)
 REFERENCE_KINDS = ("card_no", "phone", "unionid", "qr_payload", "channel_member_id")
 

@@ -172,15 +172,31 @@ def deps(app: Flask) -> Any:
 
 
 @pytest.fixture
-def partner(deps: Any) -> Any:
+def make_partner(deps: Any) -> Any:
+    """``make_partner(name="POS", channels=None, trusted=False)``: another partner's keys
+    (channels None: every channel)."""
     from app.admins.operations import CLI
     from app.partners.services import create_partner
     from tests.helpers import PartnerKeys
 
-    credentials = create_partner(
-        uow=deps.uow(), actor=CLI, name="POS", secret_key=deps.config.secret_key
-    )
-    return PartnerKeys(credentials.app_key, credentials.app_secret)
+    def make(name: str = "POS", channels: Any = None, trusted: bool = False) -> PartnerKeys:
+        credentials = create_partner(
+            uow=deps.uow(),
+            actor=CLI,
+            name=name,
+            secret_key=deps.config.secret_key,
+            channels=channels,
+            trusted=trusted,
+        )
+        return PartnerKeys(credentials.app_key, credentials.app_secret)
+
+    return make
+
+
+@pytest.fixture
+def partner(make_partner: Any) -> Any:
+    """A partner on every channel, trusted to spend points by any member reference."""
+    return make_partner("POS", trusted=True)
 
 
 def snapshot_rows(engine: Engine) -> dict[str, int]:

@@ -159,3 +159,40 @@ def item(amount_cents: int, sku: str = "SKU-1") -> dict[str, Any]:
         "quantity": 1,
         "amount_cents": amount_cents,
     }
+
+
+# --- the partners store systems call through: service tests pass one as the sender ---
+
+
+@dataclass(frozen=True)
+class StoreSender:
+    """What the open API hands the order services: a partner's id and rights."""
+
+    id: int
+    trusted: bool = True
+    channels: tuple[str, ...] | None = None
+
+    def may_use_channel(self, channel: str) -> bool:
+        return self.channels is None or channel in self.channels
+
+
+# Fixed ids, inserted by add_senders into each test's rolled-back transaction.
+SENDER = StoreSender(id=900_001)
+OTHER_SENDER = StoreSender(id=900_002)
+
+
+def add_senders(session: Session) -> None:
+    from app.partners.models import Partner
+
+    for sender in (SENDER, OTHER_SENDER):
+        if session.get(Partner, sender.id) is None:
+            session.add(
+                Partner(
+                    id=sender.id,
+                    name=f"store system {sender.id}",
+                    app_key=f"hk_test_{sender.id}",
+                    secret_encrypted="not used by service tests",
+                    trusted=sender.trusted,
+                )
+            )
+    session.flush()

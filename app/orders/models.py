@@ -13,6 +13,8 @@ class Order(Base):
     __tablename__ = "orders"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # The partner that sent it (NULL only for orders recorded before partners were).
+    partner_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("partners.id"))
     channel: Mapped[str] = mapped_column(BinaryString(16))
     external_id: Mapped[str] = mapped_column(BinaryString(64))
     member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"))
@@ -30,7 +32,7 @@ class Order(Base):
     items: Mapped[list[OrderItem]] = relationship(back_populates="order")
 
     __table_args__ = table_args(
-        UniqueConstraint("channel", "external_id"),
+        UniqueConstraint("partner_id", "channel", "external_id"),
         Index("ix_orders_member_id_paid_at", "member_id", "paid_at"),
     )
 
@@ -59,6 +61,7 @@ class Refund(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     order_id: Mapped[int] = mapped_column(BigId, ForeignKey("orders.id"), index=True)
+    partner_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("partners.id"))
     channel: Mapped[str] = mapped_column(BinaryString(16))
     external_id: Mapped[str] = mapped_column(BinaryString(64))
     amount_cents: Mapped[int] = mapped_column(BigInteger)
@@ -66,4 +69,4 @@ class Refund(Base):
     debt_added: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow_column_default)
 
-    __table_args__ = table_args(UniqueConstraint("channel", "external_id"))
+    __table_args__ = table_args(UniqueConstraint("partner_id", "channel", "external_id"))

@@ -1,31 +1,44 @@
 """Orders and refunds from store systems; till redemption of points.
 
-Each is idempotent by its external id: the unique key decides, so concurrent duplicates
-record one order and one earn, and every duplicate gets the first answer.
+Each is recorded with the partner that sent it and is idempotent by the partner's own
+external id (app.external_ids): the same request again gets the first answer, another
+request under a used id is refused, and concurrent duplicates record one order, one earn.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import clock
-from app.errors import Conflict, IdempotencyMismatch, NotFound, ValidationFailed
+from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.external_ids import services as external
 from app.members import operations as members
 from app.members import rules as member_rules
 from app.members.models import Member
 from app.orders.models import Order, OrderItem, Refund
 from app.points import operations as points
 from app.points import rules as points_rules
-from app.retry import run_retrying_races
 from app.tiers import operations as tiers
 from app.uow import UnitOfWork
 
 CREATABLE_REFERENCES = ("phone", "unionid", "channel_member_id")
+
+
+class Sender(Protocol):
+    """The partner a request comes from (app.partners.services.PartnerPrincipal)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def trusted(self) -> bool: ...
+
+    def may_use_channel(self, channel: str) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -67,20 +80,45 @@ def _member_for(
     raise NotFound("No member matches.", field=f"member.{ref.kind}")
 
 
-def _outcome(order: Order, replayed: bool) -> OrderOutcome:
-    return OrderOutcome(order.id, order.member_id, order.points_earned, order.tier_after, replayed)
+def _outcome(answered: external.Answered) -> OrderOutcome:
+    answer = answered.answer
+    return OrderOutcome(
+        answer["order_id"],
+        answer["member_id"],
+        answer["points_earned"],
+        answer["tier"],
+        answered.replayed,
+    )
 
 
-def _existing_order(session: Session, channel: str, external_id: str) -> Order | None:
+def _require_channel(sender: Sender, channel: str) -> None:
+    if not sender.may_use_channel(channel):
+        raise Forbidden(
+            "This partner may not use this channel.", reason="channel_not_allowed", channel=channel
+        )
+
+
+def _existing_order(
+    session: Session, partner_id: int, channel: str, external_id: str
+) -> Order | None:
     return session.scalars(
-        select(Order).where(Order.channel == channel, Order.external_id == external_id)
+        select(Order).where(
+            Order.partner_id == partner_id,
+            Order.channel == channel,
+            Order.external_id == external_id,
+        )
     ).one_or_none()
+
+
+def _ref_fields(ref: MemberRef) -> dict[str, str]:
+    return {ref.kind: ref.value}
 
 
 def record_order(
     *,
     uow: UnitOfWork,
     secret: str,
+    sender: Sender,
     channel: str,
     external_id: str,
     member: MemberRef,
@@ -90,39 +128,54 @@ def record_order(
     store_code: str | None = None,
     coupon_codes: list[str] | None = None,
 ) -> OrderOutcome:
-    """Record a paid order once per (channel, external_id); it earns points at the
-    member's current tier multiplier and lifts the tier at once if it crosses a threshold."""
+    """Record a paid order once per (partner, channel, external_id); it earns points at the
+    member's current tier multiplier and lifts the tier at once if it crosses a threshold.
+    The same order again answers the first answer; another order under its id is refused."""
+    _require_channel(sender, channel)
+    request = {
+        "channel": channel,
+        "external_id": external_id,
+        "member": _ref_fields(member),
+        "paid_at": paid_at,
+        "amount_cents": amount_cents,
+        "items": items,
+        "store_code": store_code,
+        "coupon_codes": coupon_codes,
+    }
 
-    def attempt() -> OrderOutcome:
-        with uow:
-            session = uow.session
-            existing = _existing_order(session, channel, external_id)
-            if existing is not None:
-                return _outcome(existing, replayed=True)
-            owner = _member_for(session, member, channel=channel, secret=secret, create=True)
-            order = Order(
-                channel=channel,
-                external_id=external_id,
-                member_id=owner.id,
-                store_code=store_code,
-                paid_at=paid_at,
-                amount_cents=amount_cents,
-                refunded_cents=0,
-                points_earned=0,
-                points_reversed=0,
-                coupon_codes=coupon_codes,
-            )
-            session.add(order)
-            session.flush()  # the unique (channel, external_id) decides between duplicates
-            session.add_all(OrderItem(order_id=order.id, **item) for item in items)
-            earned = _earn_for_order(session, owner, order)
-            tier = tiers.upgrade_after_order(session, member_id=owner.id, order_id=order.id)
-            # Both set last, so the order row is updated once, at commit.
-            order.points_earned, order.tier_after = earned, tiers.tier_view(tier)
-            uow.commit()
-            return _outcome(order, replayed=False)
+    def work(session: Session) -> dict[str, Any]:
+        if _existing_order(session, sender.id, channel, external_id) is not None:
+            raise external.ExternalIdTaken
+        owner = _member_for(session, member, channel=channel, secret=secret, create=True)
+        order = Order(
+            partner_id=sender.id,
+            channel=channel,
+            external_id=external_id,
+            member_id=owner.id,
+            store_code=store_code,
+            paid_at=paid_at,
+            amount_cents=amount_cents,
+            refunded_cents=0,
+            points_earned=0,
+            points_reversed=0,
+            coupon_codes=coupon_codes,
+        )
+        session.add(order)
+        session.flush()  # the unique (partner_id, channel, external_id) decides duplicates
+        session.add_all(OrderItem(order_id=order.id, **item) for item in items)
+        earned = _earn_for_order(session, owner, order)
+        tier = tiers.upgrade_after_order(session, member_id=owner.id, order_id=order.id)
+        # Both set last, so the order row is updated once, at commit.
+        order.points_earned, order.tier_after = earned, tiers.tier_view(tier)
+        return {
+            "order_id": order.id,
+            "member_id": owner.id,
+            "points_earned": earned,
+            "tier": order.tier_after,
+        }
 
-    return run_retrying_races(attempt)
+    key = external.ExternalKey(sender.id, "order", external_id, channel)
+    return _outcome(external.run_once(uow=uow, key=key, request=request, work=work))
 
 
 def _earn_for_order(session: Session, owner: Member, order: Order) -> int:
@@ -158,87 +211,106 @@ class RefundOutcome:
 
 
 def record_refund(
-    *, uow: UnitOfWork, channel: str, external_order_id: str, external_id: str, amount_cents: int
+    *,
+    uow: UnitOfWork,
+    sender: Sender,
+    channel: str,
+    external_order_id: str,
+    external_id: str,
+    amount_cents: int,
 ) -> RefundOutcome:
     """Take back the points an order earned, in proportion to the amount refunded. What the
-    member already spent becomes a debt; the tier is not lowered until assessment."""
+    member already spent becomes a debt; the tier is not lowered until assessment. A partner
+    refunds only its own orders: another partner's order is not found."""
+    _require_channel(sender, channel)
+    request = {
+        "channel": channel,
+        "external_order_id": external_order_id,
+        "external_id": external_id,
+        "amount_cents": amount_cents,
+    }
 
-    def attempt() -> RefundOutcome:
-        with uow:
-            session = uow.session
-            earlier = session.scalars(
-                select(Refund).where(Refund.channel == channel, Refund.external_id == external_id)
-            ).one_or_none()
-            if earlier is not None:
-                if earlier.amount_cents != amount_cents or earlier.order_id != _order_id(
-                    session, channel, external_order_id
-                ):
-                    raise IdempotencyMismatch(
-                        "This refund external_id was used for another refund."
-                    )
-                return RefundOutcome(earlier.id, earlier.points_reversed, earlier.debt_added, True)
-            order = session.scalars(
-                select(Order)
-                .where(Order.channel == channel, Order.external_id == external_order_id)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            ).one_or_none()
-            if order is None:
-                raise NotFound("No such order on this channel.", field="external_order_id")
-            if order.refunded_cents + amount_cents > order.amount_cents:
-                raise Conflict(
-                    "The refund exceeds what is left of the order.",
-                    refundable_cents=order.amount_cents - order.refunded_cents,
-                )
-            due = points_rules.reversal_for_refund(
-                points_earned=order.points_earned,
-                order_amount_cents=order.amount_cents,
-                refunded_before_cents=order.refunded_cents,
-                refund_cents=amount_cents,
+    def work(session: Session) -> dict[str, Any]:
+        earlier = session.scalars(
+            select(Refund.id).where(
+                Refund.partner_id == sender.id,
+                Refund.channel == channel,
+                Refund.external_id == external_id,
             )
-            result = points.reverse(
-                session,
-                member_id=order.member_id,
-                points=due,
-                order_id=order.id,
-                still_reversible=order.points_earned - order.points_reversed,
-                note=f"refund {channel}/{external_id} of order {external_order_id}",
+        ).first()
+        if earlier is not None:
+            raise external.ExternalIdTaken
+        order = session.scalars(
+            select(Order)
+            .where(
+                Order.partner_id == sender.id,
+                Order.channel == channel,
+                Order.external_id == external_order_id,
             )
-            taken = result.reversed_points + result.debt_added  # less than due if some expired
-            order.refunded_cents += amount_cents
-            order.points_reversed += taken
-            refund = Refund(
-                order_id=order.id,
-                channel=channel,
-                external_id=external_id,
-                amount_cents=amount_cents,
-                points_reversed=taken,
-                debt_added=result.debt_added,
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).one_or_none()
+        if order is None:
+            raise NotFound("No such order on this channel.", field="external_order_id")
+        if order.refunded_cents + amount_cents > order.amount_cents:
+            raise Conflict(
+                "The refund exceeds what is left of the order.",
+                refundable_cents=order.amount_cents - order.refunded_cents,
             )
-            session.add(refund)
-            session.flush()
-            uow.commit()
-            return RefundOutcome(refund.id, taken, result.debt_added, False)
+        due = points_rules.reversal_for_refund(
+            points_earned=order.points_earned,
+            order_amount_cents=order.amount_cents,
+            refunded_before_cents=order.refunded_cents,
+            refund_cents=amount_cents,
+        )
+        result = points.reverse(
+            session,
+            member_id=order.member_id,
+            points=due,
+            order_id=order.id,
+            still_reversible=order.points_earned - order.points_reversed,
+            note=f"refund {channel}/{external_id} of order {external_order_id}",
+        )
+        taken = result.reversed_points + result.debt_added  # less than due if some expired
+        order.refunded_cents += amount_cents
+        order.points_reversed += taken
+        refund = Refund(
+            order_id=order.id,
+            partner_id=sender.id,
+            channel=channel,
+            external_id=external_id,
+            amount_cents=amount_cents,
+            points_reversed=taken,
+            debt_added=result.debt_added,
+        )
+        session.add(refund)
+        session.flush()
+        return {"refund_id": refund.id, "points_reversed": taken, "debt_added": result.debt_added}
 
-    return run_retrying_races(attempt)
-
-
-def _order_id(session: Session, channel: str, external_order_id: str) -> int | None:
-    order = _existing_order(session, channel, external_order_id)
-    return order.id if order is not None else None
+    key = external.ExternalKey(sender.id, "refund", external_id, channel)
+    answered = external.run_once(uow=uow, key=key, request=request, work=work)
+    answer = answered.answer
+    return RefundOutcome(
+        answer["refund_id"], answer["points_reversed"], answer["debt_added"], answered.replayed
+    )
 
 
 @dataclass(frozen=True)
 class RedeemOutcome:
     member_id: int
     balance: int
+    replayed: bool = False
+
+
+# The only reference that proves the member is at the till: the card's signed, expiring QR.
+PRESENT_REFERENCE = "qr_payload"
 
 
 def redeem_at_till(
     *,
     uow: UnitOfWork,
     secret: str,
-    partner_key: str,
+    sender: Sender,
     member: MemberRef,
     channel: str = "",
     points_to_spend: int,
@@ -246,29 +318,45 @@ def redeem_at_till(
     store_code: str | None = None,
 ) -> RedeemOutcome:
     """Spend points at the till, once per (partner, external_id): a retry answers the
-    balance the first spend left. InsufficientPoints when the balance is short."""
+    balance the first spend left. InsufficientPoints when the balance is short.
 
-    key = f"till:{partner_key}:{external_id}"
+    The member is named by the card QR code they show; only a trusted partner (server-side
+    e-commerce) may spend by card number, phone, unionid or channel member id."""
+    if member.kind != PRESENT_REFERENCE and not sender.trusted:
+        raise Forbidden(
+            "Spending points needs the member's card QR code (member.qr_payload).",
+            reason="member_not_present",
+            field=f"member.{member.kind}",
+        )
+    if channel:
+        _require_channel(sender, channel)
+    request = {
+        "member": _ref_fields(member),
+        "channel": channel,
+        "points": points_to_spend,
+        "external_id": external_id,
+        "store_code": store_code,
+    }
+    ledger_key = f"till:{sender.id}:{external_id}"
 
-    def attempt() -> RedeemOutcome:
-        with uow:
-            session = uow.session
-            earlier = points.entry_by_key(session, key)
-            if earlier is not None:  # a retry: answer it even if the card QR has expired since
-                if earlier.delta != -points_to_spend:
-                    raise IdempotencyMismatch("This external_id was used for another redemption.")
-                return RedeemOutcome(earlier.member_id, earlier.balance_after)
-            owner = _member_for(session, member, channel=channel, secret=secret, create=False)
-            where = f" at {store_code}" if store_code else ""
-            entry = points.spend(
-                session,
-                member_id=owner.id,
-                points=points_to_spend,
-                reason_code="redemption",
-                note=f"till redemption {external_id}{where}",
-                idempotency_key=key,
-            )
-            uow.commit()
-            return RedeemOutcome(owner.id, entry.balance_after)
+    def work(session: Session) -> dict[str, Any]:
+        if points.entry_by_key(session, ledger_key) is not None:
+            raise external.ExternalIdTaken
+        owner = _member_for(session, member, channel=channel, secret=secret, create=False)
+        where = f" at {store_code}" if store_code else ""
+        entry = points.spend(
+            session,
+            member_id=owner.id,
+            points=points_to_spend,
+            reason_code="redemption",
+            note=f"till redemption {external_id}{where}",
+            idempotency_key=ledger_key,
+        )
+        return {"member_id": owner.id, "balance": entry.balance_after}
 
-    return run_retrying_races(attempt)
+    # A retry is answered before the member is looked up: even if the card QR has expired.
+    key = external.ExternalKey(sender.id, "till_spend", external_id)
+    answered = external.run_once(uow=uow, key=key, request=request, work=work)
+    return RedeemOutcome(
+        answered.answer["member_id"], answered.answer["balance"], answered.replayed
+    )

@@ -5,9 +5,27 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+# An order channel as API.md names them: pos, tmall, jd, youzan, ...
+CHANNEL_PATTERN = r"^[a-z][a-z0-9_]{0,15}$"
+_CHANNEL = re.compile(CHANNEL_PATTERN)
+
+
+def clean_channels(channels: Iterable[str]) -> tuple[str, ...] | None:
+    """The distinct channels, sorted; None when one is not a channel code (or none given)."""
+    cleaned = sorted({channel.strip() for channel in channels})
+    if not cleaned or not all(_CHANNEL.fullmatch(channel) for channel in cleaned):
+        return None
+    return tuple(cleaned)
+
+
+def may_use_channel(channels: tuple[str, ...] | None, channel: str) -> bool:
+    """None allows every channel (partners created without a list)."""
+    return channels is None or channel in channels
 
 
 def string_to_sign(method: str, path: str, timestamp: str, nonce: str, body: bytes) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,11 +31,27 @@ class PartnerCredentials:
 
 
 def create_partner(
-    *, uow: UnitOfWork, actor: Actor, name: str, secret_key: str
+    *,
+    uow: UnitOfWork,
+    actor: Actor,
+    name: str,
+    secret_key: str,
+    channels: Iterable[str] | None = None,
+    trusted: bool = False,
 ) -> PartnerCredentials:
-    """New credentials; the secret is shown once and stored encrypted."""
+    """New credentials; the secret is shown once and stored encrypted. ``channels`` are the
+    order channels it may post on (None: every channel); a ``trusted`` partner may spend
+    points without the member's card QR code."""
     if not name.strip() or len(name) > 64:
         raise ValidationFailed("name must be 1 to 64 characters", field="name")
+    allowed = None
+    if channels is not None:
+        allowed = rules.clean_channels(channels)
+        if allowed is None:
+            raise ValidationFailed(
+                "channels must be one or more lowercase channel codes: pos, tmall",
+                field="channels",
+            )
     app_key = "hk_" + secrets.token_hex(12)
     app_secret = secrets.token_urlsafe(32)
     with uow:
@@ -43,6 +59,8 @@ def create_partner(
             name=name.strip(),
             app_key=app_key,
             secret_encrypted=rules.encrypt_secret(secret_key, app_secret),
+            channels=list(allowed) if allowed is not None else None,
+            trusted=trusted,
         )
         uow.session.add(partner)
         uow.session.flush()
@@ -53,7 +71,12 @@ def create_partner(
             target_type="partner",
             target_id=partner.id,
             before=None,
-            after={"name": partner.name, "app_key": app_key},
+            after={
+                "name": partner.name,
+                "app_key": app_key,
+                "channels": partner.channels,
+                "trusted": trusted,
+            },
         )
         uow.commit()
         return PartnerCredentials(partner.id, app_key, app_secret)
@@ -65,6 +88,11 @@ class PartnerPrincipal:
     name: str
     app_key: str
     app_secret: str
+    channels: tuple[str, ...] | None = None  # None: every channel
+    trusted: bool = False
+
+    def may_use_channel(self, channel: str) -> bool:
+        return rules.may_use_channel(self.channels, channel)
 
 
 class PartnerCache:
@@ -172,7 +200,15 @@ def _load_partner(
         secret = rules.decrypt_secret(secret_key, partner.secret_encrypted, fallback_keys)
         if secret is None:
             return None
-        return PartnerPrincipal(partner.id, partner.name, partner.app_key, secret)
+        channels = tuple(partner.channels) if partner.channels is not None else None
+        return PartnerPrincipal(
+            partner.id,
+            partner.name,
+            partner.app_key,
+            secret,
+            channels=channels,
+            trusted=bool(partner.trusted),
+        )
 
 
 def announce_partner_change(redis: Any) -> None:
@@ -189,11 +225,19 @@ class PartnerSummary:
     app_key: str
     active: bool
     created_at: datetime
+    channels: tuple[str, ...] | None  # None: every channel
+    trusted: bool
 
 
 def _summary(partner: Partner) -> PartnerSummary:
     return PartnerSummary(
-        partner.id, partner.name, partner.app_key, partner.active, partner.created_at
+        partner.id,
+        partner.name,
+        partner.app_key,
+        partner.active,
+        partner.created_at,
+        tuple(partner.channels) if partner.channels is not None else None,
+        bool(partner.trusted),
     )
 
 

@@ -278,7 +278,12 @@ class TestAuditLog:
             by_action.setdefault(entry["action"], []).append(entry)
         [partner_entry] = by_action["partner.create"]
         assert partner_entry["before"] is None
-        assert partner_entry["after"] == {"name": "Store POS", "app_key": partner["app_key"]}
+        assert partner_entry["after"] == {
+            "name": "Store POS",
+            "app_key": partner["app_key"],
+            "channels": None,
+            "trusted": False,
+        }
         assert partner_entry["actor_type"] == "cli"
         assert partner_entry["target_type"] == "partner"
         admin_entry = next(

@@ -79,7 +79,16 @@ class TestPartnersCommands:
         assert result.exit_code == 0, result.output
         rows = [json.loads(line) for line in result.output.splitlines()]
         assert [row["app_key"] for row in rows] == [first.app_key, second.app_key]
-        assert set(rows[0]) == {"id", "name", "app_key", "active", "created_at"}
+        assert set(rows[0]) == {
+            "id",
+            "name",
+            "app_key",
+            "active",
+            "created_at",
+            "channels",
+            "trusted",
+        }
+        assert rows[0]["channels"] is None and rows[0]["trusted"] is False
         assert rows[0]["name"] == "POS 上海"
         assert all(row["active"] is True for row in rows)
         assert first.app_secret not in result.output

@@ -157,15 +157,16 @@ class TestRecordOrder:
         assert count(Order) == 1
         assert entries(session, member_id) == [(123, "earn", 123)]
 
-    def test_a_replay_with_another_amount_still_answers_the_first_order(
+    def test_a_replay_with_another_amount_is_409_mismatch_and_changes_nothing(
         self, client, partner, card_no, member_id, session, count
     ):
         first = open_post(client, partner, ORDERS, order_body({"card_no": card_no}))
+        assert first.status_code == 201
         again = open_post(
             client, partner, ORDERS, order_body({"card_no": card_no}, amount_cents=99_900)
         )
-        assert again.status_code == 200
-        assert again.get_json() == first.get_json()
+        error = assert_envelope(again, 409, "idempotency_mismatch")
+        assert error["details"] == {}
         assert count(Order) == 1
         assert balance(session, member_id) == 123
 
@@ -516,7 +517,8 @@ class TestRedeem:
         first = open_post(client, partner, REDEEM, body)
         open_post(client, partner, REDEEM, redeem_body({"card_no": card_no}, 100, "t-2"))
         again = open_post(client, partner, REDEEM, body)
-        assert (again.status_code, again.get_json()) == (first.status_code, first.get_json())
+        assert (first.status_code, again.status_code) == (201, 200)
+        assert again.get_data() == first.get_data()
         assert again.get_json()["balance"] == 700
         assert balance(session, member_id) == 600
         assert [kind for _, kind, _ in entries(session, member_id)] == ["earn", "spend", "spend"]
@@ -609,7 +611,7 @@ def test_a_till_retry_after_the_qr_expired_answers_the_first_spend(
     frozen.shift(timedelta(minutes=5))  # the QR code has expired; the till retries
     again = open_post(client, partner, REDEEM, redeem_body({"qr_payload": qr}, 100, "T-QR"))
 
-    assert (again.status_code, again.get_json()) == (201, first.get_json())
+    assert (again.status_code, again.get_json()) == (200, first.get_json())
     assert first.get_json()["balance"] == 400
 
 

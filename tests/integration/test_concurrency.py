@@ -49,7 +49,9 @@ def live(frozen, committing_app) -> Flask:  # noqa: F811 - the imported fixture
 def keys(live) -> PartnerKeys:
     """A store system's credentials, committed."""
     deps = live.extensions["huiyuan"]
-    made = create_partner(uow=deps.uow(), actor=CLI, name="POS", secret_key=deps.config.secret_key)
+    made = create_partner(
+        uow=deps.uow(), actor=CLI, name="POS", secret_key=deps.config.secret_key, trusted=True
+    )
     return PartnerKeys(made.app_key, made.app_secret)
 
 

@@ -109,24 +109,25 @@ def cleanup(engine: Engine) -> Iterator[Callable[[Any, Any], None]]:
 @pytest.fixture
 def value_session(session: Session) -> Iterator[Session]:
     """The arranging session with tests/factories_value.py's factories bound to it too."""
-    from tests.factories_value import VALUE_FACTORIES
+    from tests.factories_value import VALUE_FACTORIES, add_senders
 
     for factory_class in VALUE_FACTORIES:
         factory_class._meta.sqlalchemy_session = session
+    add_senders(session)
     yield session
     for factory_class in VALUE_FACTORIES:
         factory_class._meta.sqlalchemy_session = None
 
 
 @pytest.fixture
-def place_order(uow: UnitOfWork) -> Callable[..., Any]:
+def place_order(uow: UnitOfWork, value_session: Session) -> Callable[..., Any]:
     """``place_order(ref, amount_cents, external_id=..., channel="pos", paid_at=now)``:
     record_order as a store system calls it, with one item of the whole amount."""
     from itertools import count as counter
 
     from app import clock
     from app.orders import services as orders
-    from tests.factories_value import item
+    from tests.factories_value import SENDER, item
     from tests.settings import SECRET_KEY
 
     numbers = counter(1)
@@ -144,6 +145,7 @@ def place_order(uow: UnitOfWork) -> Callable[..., Any]:
         return orders.record_order(
             uow=uow,
             secret=SECRET_KEY,
+            sender=SENDER,
             channel=channel,
             external_id=external_id or f"ORD-{next(numbers):05d}",
             member=ref,

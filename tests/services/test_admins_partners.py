@@ -231,7 +231,12 @@ def test_create_partner_is_audited_and_found_with_its_secret(
         "partner",
         str(credentials.partner_id),
     )
-    assert entry.after == {"name": "POS 上海", "app_key": credentials.app_key}
+    assert entry.after == {
+        "name": "POS 上海",
+        "app_key": credentials.app_key,
+        "channels": None,
+        "trusted": False,
+    }
     assert credentials.app_secret not in json.dumps(entry.after)
 
     found = partners.find_partner(uow=uow, app_key=credentials.app_key, secret_key=SECRET_KEY)

@@ -32,6 +32,7 @@ from app.tiers.models import TierChange
 from app.uow import UnitOfWork
 from tests.factories import MemberFactory
 from tests.factories_value import (
+    SENDER,
     assert_books_agree,
     books_of,
     count_rows,
@@ -436,8 +437,8 @@ def test_reminders_record_each_member_and_expiry_once_across_reruns(
 def _till(uow: UnitOfWork, card_no: str, amount: int, external_id: str) -> Any:
     return orders.redeem_at_till(
         uow=uow,
+        sender=SENDER,
         secret=SECRET_KEY,
-        partner_key="pos-key",
         member=orders.MemberRef("card_no", card_no),
         points_to_spend=amount,
         external_id=external_id,
@@ -507,6 +508,7 @@ def test_binding_a_phone_merges_points_lots_orders_tier_and_checkins(
     # the moved order is refunded from the survivor, whose books still agree
     refund = orders.record_refund(
         uow=uow,
+        sender=SENDER,
         channel="pos",
         external_order_id=_external_id(value_session, gold_order.order_id),
         external_id="R-1",
@@ -534,7 +536,12 @@ def test_a_merge_moves_a_debt_that_the_survivors_next_earning_settles(
     first = place_order(("card_no", loser.card_no), 10_000, external_id="L-1")  # 100 points
     _till(uow, loser.card_no, 100, "T-L")
     orders.record_refund(
-        uow=uow, channel="pos", external_order_id="L-1", external_id="R-L", amount_cents=10_000
+        uow=uow,
+        sender=SENDER,
+        channel="pos",
+        external_order_id="L-1",
+        external_id="R-L",
+        amount_cents=10_000,
     )
     assert (books_of(value_session, loser.id).debt, first.points_earned) == (100, 100)
 
@@ -575,7 +582,12 @@ def test_a_merge_settles_a_moved_debt_from_the_survivors_points_at_once(
     place_order(("card_no", loser.card_no), 10_000, external_id="L-1")  # 100 points
     _till(uow, loser.card_no, 100, "T-L")
     orders.record_refund(
-        uow=uow, channel="pos", external_order_id="L-1", external_id="R-L", amount_cents=10_000
+        uow=uow,
+        sender=SENDER,
+        channel="pos",
+        external_order_id="L-1",
+        external_id="R-L",
+        amount_cents=10_000,
     )
     place_order(("card_no", survivor.card_no), 30_000, external_id="S-1")  # 300 points
 

@@ -45,7 +45,9 @@ from app.points.models import PointsAccount, PointsEntry, PointsLot
 from app.uow import UnitOfWork
 from tests.factories import MemberFactory
 from tests.factories_value import (
+    SENDER,
     VALUE_FACTORIES,
+    add_senders,
     books_of,
     item,
     set_points_rules,
@@ -110,6 +112,7 @@ class PointsMachine(RuleBasedStateMachine):
                 self.member_ids = [person.id for person in people]
                 self.card_nos = [person.card_no for person in people]
                 set_points_rules(session, **RULES)
+                add_senders(session)
                 session.commit()
             finally:
                 for factory_class in bound:
@@ -196,6 +199,7 @@ class PointsMachine(RuleBasedStateMachine):
         external_id = self.next_id("O")
         outcome = orders.record_order(
             uow=self.uow,
+            sender=SENDER,
             secret=SECRET_KEY,
             channel="pos",
             external_id=external_id,
@@ -224,6 +228,7 @@ class PointsMachine(RuleBasedStateMachine):
         before = self.known[state.who]
         call = {
             "uow": self.uow,
+            "sender": SENDER,
             "channel": "pos",
             "external_order_id": order,
             "external_id": self.next_id("R"),
@@ -273,8 +278,8 @@ class PointsMachine(RuleBasedStateMachine):
         external_id = self.next_id("T")
         call = {
             "uow": self.uow,
+            "sender": SENDER,
             "secret": SECRET_KEY,
-            "partner_key": "pos",
             "member": orders.MemberRef("card_no", self.card_nos[who]),
             "points_to_spend": amount,
             "external_id": external_id,
@@ -295,8 +300,8 @@ class PointsMachine(RuleBasedStateMachine):
         before = self.known[till.who]
         outcome = orders.redeem_at_till(
             uow=self.uow,
+            sender=SENDER,
             secret=SECRET_KEY,
-            partner_key="pos",
             member=orders.MemberRef("card_no", self.card_nos[till.who]),
             points_to_spend=till.points,
             external_id=till.external_id,

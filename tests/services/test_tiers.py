@@ -26,6 +26,7 @@ from app.tiers.models import MemberTier, Tier, TierChange
 from app.uow import UnitOfWork
 from tests.factories import MemberFactory
 from tests.factories_value import (
+    SENDER,
     TierFactory,
     assert_books_agree,
     count_rows,
@@ -73,6 +74,7 @@ def changes_of(session: Session, member_id: int) -> list[TierChange]:
 def refund(uow: UnitOfWork, order_external_id: str, amount: int) -> orders.RefundOutcome:
     return orders.record_refund(
         uow=uow,
+        sender=SENDER,
         channel="pos",
         external_order_id=order_external_id,
         external_id=f"R-{order_external_id}-{amount}",
@@ -381,7 +383,12 @@ def test_points_earned_metric_does_not_count_refunded_points(
     member = MemberFactory()
     place_order(("card_no", member.card_no), 50_000, external_id="PE-1")  # 500 points
     orders.record_refund(
-        uow=uow, channel="pos", external_order_id="PE-1", external_id="PE-R", amount_cents=20_000
+        uow=uow,
+        sender=SENDER,
+        channel="pos",
+        external_order_id="PE-1",
+        external_id="PE-R",
+        amount_cents=20_000,
     )
 
     value = metric_value(value_session, member.id, tier_policy(value_session), clock.now())
