@@ -34,7 +34,7 @@ class LookupOut(Schema):
 )
 def lookup(query: dict[str, Any]) -> Any:
     deps = container()
-    return services.look_up_member(uow=deps.uow(), secret=deps.config.secret_key, **query)
+    return services.look_up_member(uow=deps.uow(), secret=deps.config.secret_keys, **query)
 
 
 def register(bp: Blueprint) -> None:

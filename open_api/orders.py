@@ -104,7 +104,7 @@ def post_order(body: dict[str, Any]) -> Any:
     deps = container()
     outcome = services.record_order(
         uow=deps.uow(),
-        secret=deps.config.secret_key,
+        secret=deps.config.secret_keys,
         sender=g.partner,
         channel=body["channel"],
         external_id=body["external_id"],
@@ -147,7 +147,7 @@ def redeem_points(body: dict[str, Any]) -> Any:
     deps = container()
     outcome = services.redeem_at_till(
         uow=deps.uow(),
-        secret=deps.config.secret_key,
+        secret=deps.config.secret_keys,
         sender=g.partner,
         channel=body.get("channel", ""),
         member=member_ref(body["member"]),

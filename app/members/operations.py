@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select, update
@@ -160,7 +161,7 @@ def _inherit_profile(loser: Member, survivor: Member) -> None:
 
 
 def find_by_reference(
-    session: Session, *, kind: str, value: str, channel: str, secret: str
+    session: Session, *, kind: str, value: str, channel: str, secret: str | Sequence[str]
 ) -> Member | None:
     """The member a store system names: card_no, phone, unionid, qr_payload or a channel
     member id. Raises rules.QrInvalid / rules.QrExpired for a bad QR payload."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -95,15 +96,21 @@ def encode_card_qr(secret: str, qr: CardQr) -> str:
     return f"{QR_PREFIX}.{qr.card_no}.{expires}.{_qr_signature(secret, qr.card_no, expires)}"
 
 
-def decode_card_qr(*, secret: str, payload: str, now: datetime) -> CardQr:
-    """The card a payload names; QrInvalid if tampered, QrExpired once past its expiry."""
+def decode_card_qr(*, secret: str | Sequence[str], payload: str, now: datetime) -> CardQr:
+    """The card a payload names; QrInvalid if tampered, QrExpired once past its expiry.
+    ``secret`` may be the key ring (old keys first, the signing key last): a payload signed
+    with any of them is accepted, so a QR shown just before a SECRET_KEY rotation still
+    works at the till."""
     parts = payload.split(".")
     # ASCII only: int() and isdigit() accept other scripts' digits, compare_digest refuses them.
     if not payload.isascii() or len(parts) != 4 or parts[0] != QR_PREFIX or not parts[2].isdigit():
         raise QrInvalid(payload)
     _, card_no, expires_raw, signature = parts
-    expected = _qr_signature(secret, card_no, int(expires_raw))
-    if not hmac.compare_digest(expected, signature):
+    keys = (secret,) if isinstance(secret, str) else tuple(secret)
+    if not any(
+        hmac.compare_digest(_qr_signature(key, card_no, int(expires_raw)), signature)
+        for key in keys
+    ):
         raise QrInvalid(payload)
     qr = CardQr(card_no=card_no, expires_at=datetime.fromtimestamp(int(expires_raw), UTC))
     if now >= qr.expires_at:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -200,7 +200,7 @@ def get_card(*, uow: UnitOfWork, member_id: int, secret: str, qr_ttl_seconds: in
 def look_up_member(
     *,
     uow: UnitOfWork,
-    secret: str,
+    secret: str | Sequence[str],
     card_no: str | None = None,
     phone: str | None = None,
     qr_payload: str | None = None,
@@ -231,7 +231,7 @@ def look_up_member(
         )
 
 
-def _card_no_from_qr(secret: str, payload: str) -> str:
+def _card_no_from_qr(secret: str | Sequence[str], payload: str) -> str:
     try:
         return rules.decode_card_qr(secret=secret, payload=payload, now=clock.now()).card_no
     except rules.QrExpired as expired:

@@ -7,6 +7,7 @@ request under a used id is refused, and concurrent duplicates record one order, 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -57,7 +58,7 @@ class OrderOutcome:
 
 
 def _member_for(
-    session: Session, ref: MemberRef, *, channel: str, secret: str, create: bool
+    session: Session, ref: MemberRef, *, channel: str, secret: str | Sequence[str], create: bool
 ) -> Member:
     try:
         member = members.find_by_reference(
@@ -117,7 +118,7 @@ def _ref_fields(ref: MemberRef) -> dict[str, str]:
 def record_order(
     *,
     uow: UnitOfWork,
-    secret: str,
+    secret: str | Sequence[str],
     sender: Sender,
     channel: str,
     external_id: str,
@@ -309,7 +310,7 @@ PRESENT_REFERENCE = "qr_payload"
 def redeem_at_till(
     *,
     uow: UnitOfWork,
-    secret: str,
+    secret: str | Sequence[str],
     sender: Sender,
     member: MemberRef,
     channel: str = "",

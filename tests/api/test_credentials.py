@@ -195,6 +195,25 @@ class TestKeyRing:
             "unauthorized",
         )
 
+    def test_a_card_qr_shown_before_the_rotation_is_accepted_at_the_till(self, app_with, sim):
+        """The QR a member shows was signed a moment before the switch: the ring verifies it."""
+        before = app_with(OLD_KEY)
+        member = before.test_client()
+        token = log_in(member, sim, "o-qr-rotation")["token"]
+        card = member.get("/mp/v1/card", headers=bearer(token)).get_json()
+        payload = card["qr_payload"]
+
+        after = app_with(NEW_KEY, (OLD_KEY,))
+        keys = created(after)
+        found = open_get(after.test_client(), keys, f"/open/v1/members/lookup?qr_payload={payload}")
+        assert found.status_code == 200, found.get_json()
+        assert found.get_json()["member"]["card_no"] in payload
+        # Once the old key leaves the ring, that payload is forged as far as the till knows.
+        retired = open_get(
+            app_with(NEW_KEY).test_client(), keys, f"/open/v1/members/lookup?qr_payload={payload}"
+        )
+        assert_envelope(retired, 422, "validation_error")
+
     def test_partner_secrets_survive_rotation_and_reencrypt_retires_the_old_key(self, app_with):
         before = app_with(OLD_KEY)
         keys, other = created(before), created(before, "ERP")
