@@ -52,6 +52,8 @@ class Config:
     token_ttl_seconds: int = 7 * 24 * 3600
     open_api_clock_skew_seconds: int = 300
     log_json: bool = True
+    # Peers whose X-Forwarded-For names the client (IPs or CIDRs); none by default.
+    trusted_proxies: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -88,6 +90,7 @@ class Config:
             wechat_api_base=read.optional("WECHAT_API_BASE"),
             card_qr_ttl_seconds=read.number("CARD_QR_TTL_SECONDS", 60),
             log_json=read.text("LOG_FORMAT", "json") == "json",
+            trusted_proxies=read.networks("TRUSTED_PROXIES"),
         )
         config.validate(explicit={key for key, value in env.items() if value.strip()})
         return config
@@ -117,6 +120,18 @@ class _Reader:
 
     def text(self, key: str, default: str) -> str:
         return self.optional(key) or default
+
+    def networks(self, key: str) -> tuple[str, ...]:
+        """Comma-separated IP addresses or CIDR networks."""
+        import ipaddress
+
+        entries = tuple(e.strip() for e in (self.optional(key) or "").split(",") if e.strip())
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ConfigError(f"{key}: {entry!r} is not an IP address or network") from None
+        return entries
 
     def number(self, key: str, default: int) -> int:
         raw = self.optional(key)
