@@ -31,7 +31,7 @@ def install_edge(app: Flask, *, trusted_proxies: Iterable[str] = ()) -> None:
 
     @app.before_request
     def _refuse_unstorable() -> None:
-        _check_path(request.environ.get("PATH_INFO", ""))
+        _check_path(request.environ)
         _check_query(request.query_string)
         for name in STORED_HEADERS:
             value = request.headers.get(name)
@@ -47,10 +47,15 @@ def install_edge(app: Flask, *, trusted_proxies: Iterable[str] = ()) -> None:
         return response
 
 
-def _check_path(path_info: str) -> None:
-    """PATH_INFO is the percent-decoded path, its bytes carried as latin-1 (PEP 3333)."""
+def _check_path(environ: dict[str, Any]) -> None:
+    """The path as the client sent it (RAW_URI, REQUEST_URI: gunicorn and werkzeug set
+    them), percent-decoded; else PATH_INFO, whose bytes are carried as latin-1 (PEP 3333)."""
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     try:
-        path = path_info.encode("latin-1").decode("utf-8")
+        if raw:
+            path = unquote_to_bytes(str(raw).split("?", 1)[0]).decode("utf-8")
+        else:
+            path = str(environ.get("PATH_INFO", "")).encode("latin-1").decode("utf-8")
     except UnicodeError:
         raise ValidationFailed("The path is not valid UTF-8.", field="path") from None
     reason = unstorable_reason(path)
