@@ -98,6 +98,10 @@ def _operation(
     doc: EndpointDoc, view: Any, path_args: Any, converters: dict[str, Any]
 ) -> dict[str, Any]:
     operation: dict[str, Any] = {"summary": doc.summary, "responses": _responses(doc)}
+    if getattr(view, "_idempotent", False) and doc.status == 201:
+        # A creation sent again (same external id) answers 200 with the first answer.
+        created = operation["responses"]["201"]
+        operation["responses"].setdefault("200", {**created, "description": "Replay"})
     if getattr(view, "_idempotent", False):
         # The same Idempotency-Key with another request, or while the first still runs.
         operation["responses"].setdefault(
@@ -121,6 +125,10 @@ def _operation(
             },
             {"in": "query", "name": "cursor", "schema": {"type": "string"}},
         ]
+    if getattr(view, "_idempotent", False) and doc.status == 201:
+        # A creation sent again (same external id) answers 200 with the first answer.
+        created = operation["responses"]["201"]
+        operation["responses"].setdefault("200", {**created, "description": "Replay"})
     if getattr(view, "_idempotent", False):
         parameters.append(
             {
