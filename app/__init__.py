@@ -61,6 +61,7 @@ def _miniprogram_adapter(config: Config, redis: Any) -> Any:
 
 def _register_web(app: Flask, config: Config) -> None:
     from admin_api import bp as admin_bp
+    from app.web.edge import install_edge
     from app.web.errors import register_error_handlers
     from app.web.health import bp as health_bp
     from app.web.logs import configure_logging, install_request_ids
@@ -69,6 +70,7 @@ def _register_web(app: Flask, config: Config) -> None:
 
     configure_logging(json_lines=config.log_json)
     install_request_ids(app)
+    install_edge(app, trusted_proxies=config.trusted_proxies)
     register_error_handlers(app)
     for blueprint in (health_bp, mp_bp, open_bp, admin_bp):
         app.register_blueprint(blueprint)

@@ -61,6 +61,8 @@ class Config:
     admin_login_limit_per_address: str = "20/minute"
     # The tier simulation's lock lapses this long after its last batch if a worker dies.
     tier_simulation_lock_seconds: int = 120
+    # Peers whose X-Forwarded-For names the client (IPs or CIDRs); none by default.
+    trusted_proxies: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -113,6 +115,7 @@ class Config:
             tier_simulation_lock_seconds=read.number(
                 "TIER_SIMULATION_LOCK_SECONDS", cls.tier_simulation_lock_seconds
             ),
+            trusted_proxies=read.networks("TRUSTED_PROXIES"),
         )
         config.validate(explicit={key for key, value in env.items() if value.strip()})
         return config
@@ -219,6 +222,18 @@ class _Reader:
 
     def text(self, key: str, default: str) -> str:
         return self.optional(key) or default
+
+    def networks(self, key: str) -> tuple[str, ...]:
+        """Comma-separated IP addresses or CIDR networks."""
+        import ipaddress
+
+        entries = tuple(e.strip() for e in (self.optional(key) or "").split(",") if e.strip())
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ConfigError(f"{key}: {entry!r} is not an IP address or network") from None
+        return entries
 
     def number(self, key: str, default: int) -> int:
         raw = self.optional(key)

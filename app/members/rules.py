@@ -58,10 +58,38 @@ def canonical_phone(raw: str) -> str:
     return digits
 
 
+MAX_PHONE_LENGTH = 24  # members.phone
+
+
+def _token_like(text: str, limit: int) -> bool:
+    return 0 < len(text) <= limit and text.isascii() and text.isprintable()
+
+
+def is_storable_session(openid: str, unionid: str | None, session_key: str) -> bool:
+    """WeChat's ids are short printable ASCII; the columns hold 128, 64 and 128."""
+    return (
+        _token_like(openid, 128)
+        and (unionid is None or _token_like(unionid, 64))
+        and _token_like(session_key, 128)
+    )
+
+
+class UnusablePhone(ValueError):
+    """WeChat answered a phone number that is not one (or is longer than a phone can be)."""
+
+
+def _ascii_digits(text: str, low: int, high: int) -> bool:
+    return low <= len(text) <= high and text.isascii() and text.isdigit()
+
+
 def normalise_phone(pure_phone_number: str, country_code: str) -> str:
-    """Mainland numbers are stored bare (as POS systems send them), others with +code."""
+    """Mainland numbers are stored bare (as POS systems send them), others with +code.
+
+    UnusablePhone unless the number is 5 to 20 ASCII digits and the code 1 to 3."""
     pure = pure_phone_number.strip()
     code = country_code.strip().lstrip("+") or "86"
+    if not (_ascii_digits(pure, 5, 20) and _ascii_digits(code, 1, 3)):
+        raise UnusablePhone("not a phone number")
     return pure if code == "86" else f"+{code}{pure}"
 
 

@@ -68,6 +68,8 @@ def _call_wechat(fn: Callable[[], T]) -> T:
 def log_in(*, uow: UnitOfWork, mp_auth: MiniProgramAuth, appid: str, code: str) -> LoginResult:
     """Exchange a wx.login code; the same openid, or the same unionid, is the same member."""
     wx = _call_wechat(lambda: mp_auth.code_to_session(code))
+    if not rules.is_storable_session(wx.openid, wx.unionid, wx.session_key):
+        raise UpstreamUnavailable("WeChat answered a session that cannot be stored.")
 
     def attempt() -> LoginResult:
         with uow:
@@ -126,7 +128,14 @@ def bind_phone(*, uow: UnitOfWork, mp_auth: MiniProgramAuth, member_id: int, cod
     The member who already holds the phone survives: it is the one the tills know.
     """
     number = _call_wechat(lambda: mp_auth.phone_number(code))
-    phone = rules.normalise_phone(number.pure_phone_number, number.country_code)
+    try:
+        phone = rules.normalise_phone(number.pure_phone_number, number.country_code)
+    except rules.UnusablePhone:
+        raise ValidationFailed(
+            "WeChat gave a phone number that cannot be bound; nothing was changed.",
+            field="code",
+            reason="unusable_phone",
+        ) from None
 
     def attempt() -> Member:
         with uow:

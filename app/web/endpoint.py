@@ -43,6 +43,14 @@ def load(schema: Schema, data: Any) -> Any:
         raise ValidationFailed("The request is not valid.", fields=error.messages) from None
 
 
+def _refuse_fields(data: dict[str, Any]) -> None:
+    """A body-less endpoint takes no fields: ``{}`` is fine, anything in it is unknown,
+    named as marshmallow names unknown fields elsewhere."""
+    if data:
+        unknown = {name: ["Unknown field."] for name in sorted(data)}
+        raise ValidationFailed("The request is not valid.", fields=unknown)
+
+
 def endpoint(
     *,
     summary: str,
@@ -62,7 +70,7 @@ def endpoint(
             if body is not None:
                 kwargs["body"] = load(body(), request_json(allow_empty=body_optional))
             elif request.method in ("POST", "PUT", "PATCH"):
-                request_json(allow_empty=True)  # still refuse malformed bodies
+                _refuse_fields(request_json(allow_empty=True))  # malformed bodies too
             if query is not None:
                 kwargs["query"] = load(query(), request.args.to_dict())
             result = view(*args, **kwargs)

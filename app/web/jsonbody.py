@@ -1,4 +1,5 @@
-"""Strict JSON request bodies: an object, no duplicate keys, no NaN or Infinity."""
+"""Strict JSON request bodies: an object, no duplicate keys, no NaN or Infinity, and no
+text that the database cannot store (lone surrogates, NUL)."""
 
 from __future__ import annotations
 
@@ -57,7 +58,53 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
         raise ValidationFailed(f"The body is not valid JSON: {bad}.") from None
     if not isinstance(value, dict):
         raise ValidationFailed("The body must be a JSON object.")
+    _refuse_unstorable_text(value)
     return value
+
+
+def unstorable_reason(text: str) -> str | None:
+    """Why ``text`` cannot be stored as utf8mb4 text, or None when it can.
+
+    Valid UTF-8 decodes to code points utf8mb4 holds, but a JSON escape such as
+    ``"\\ud800"`` yields a lone surrogate, which no UTF-8 encoder accepts. NUL would be
+    stored, but every consumer of these strings (WeChat, logs, C libraries) cuts at it,
+    so it is refused too.
+    """
+    if "\x00" in text:
+        return "NUL characters are not allowed."
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "Lone surrogates are not valid text."
+    return None
+
+
+def _refuse_unstorable_text(document: dict[str, Any]) -> None:
+    """Every key and string in the document, walked without recursion (depth is unbounded).
+    The offending field is named as marshmallow names fields: {"items": {"0": {"name": [...]}}}."""
+    pending: list[tuple[tuple[str, ...], Any]] = [((), document)]
+    while pending:
+        where, value = pending.pop()
+        if isinstance(value, str):
+            reason = unstorable_reason(value)
+            if reason:
+                raise _unstorable(where, reason)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                # Keys are named in errors (unknown fields): they must be storable text too.
+                reason = unstorable_reason(key)
+                if reason:
+                    raise _unstorable(where, f"A key holds text that cannot be stored. {reason}")
+                pending.append(((*where, key), item))
+        elif isinstance(value, list):
+            pending.extend(((*where, str(index)), item) for index, item in enumerate(value))
+
+
+def _unstorable(where: tuple[str, ...], reason: str) -> ValidationFailed:
+    named: Any = [reason]
+    for part in reversed(where or ("_body",)):
+        named = {part: named}
+    return ValidationFailed("The request holds text that cannot be stored.", fields=named)
 
 
 def _read_body() -> bytes:

@@ -10,6 +10,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
 from flask import Flask
 from marshmallow import Schema
+from werkzeug.routing import IntegerConverter
 
 from app.web.endpoint import EndpointDoc
 
@@ -27,6 +28,9 @@ _ERROR_SCHEMA = {
             },
         }
     },
+}
+_ERROR_RESPONSE = {
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 }
 _SECURITY: dict[str, list[dict[str, list[str]]]] = {
     "member": [{"memberToken": []}],
@@ -52,7 +56,7 @@ def build_openapi(app: Flask) -> dict[str, Any]:
         if doc is None:
             continue
         operations = {
-            method.lower(): _operation(doc, view, rule.arguments)
+            method.lower(): _operation(doc, view, rule.arguments, rule._converters)
             for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
         }
         spec.path(path=_RULE_ARG.sub(r"{\1}", rule.rule), operations=operations)
@@ -79,13 +83,35 @@ def _add_components(spec: APISpec) -> None:
         spec.components.security_scheme(name, {"type": "apiKey", "in": "header", "name": header})
 
 
-def _operation(doc: EndpointDoc, view: Any, path_args: Any) -> dict[str, Any]:
+def _path_schema(converters: dict[str, Any], name: str) -> dict[str, Any]:
+    """What the route's converter accepts: ``<int(max=...):id>`` is a bounded integer."""
+    converter = converters.get(name)
+    if isinstance(converter, IntegerConverter):
+        schema: dict[str, Any] = {"type": "integer", "minimum": converter.min or 0}
+        if converter.max is not None:
+            schema["maximum"] = converter.max
+        return schema
+    return {"type": "string"}
+
+
+def _operation(
+    doc: EndpointDoc, view: Any, path_args: Any, converters: dict[str, Any]
+) -> dict[str, Any]:
     operation: dict[str, Any] = {"summary": doc.summary, "responses": _responses(doc)}
+    if getattr(view, "_idempotent", False) and doc.status == 201:
+        # A creation sent again (same external id) answers 200 with the first answer.
+        created = operation["responses"]["201"]
+        operation["responses"].setdefault("200", {**created, "description": "Replay"})
+    if getattr(view, "_idempotent", False):
+        # The same Idempotency-Key with another request, or while the first still runs.
+        operation["responses"].setdefault(
+            "409", {"description": "idempotency_mismatch or conflict", **_ERROR_RESPONSE}
+        )
     auth = getattr(view, "_auth", None)
     if auth in _SECURITY:
         operation["security"] = _SECURITY[auth]
     parameters: list[dict[str, Any]] = [
-        {"in": "path", "name": name, "required": True, "schema": {"type": "string"}}
+        {"in": "path", "name": name, "required": True, "schema": _path_schema(converters, name)}
         for name in sorted(path_args)
     ]
     if doc.query is not None:
@@ -99,6 +125,10 @@ def _operation(doc: EndpointDoc, view: Any, path_args: Any) -> dict[str, Any]:
             },
             {"in": "query", "name": "cursor", "schema": {"type": "string"}},
         ]
+    if getattr(view, "_idempotent", False) and doc.status == 201:
+        # A creation sent again (same external id) answers 200 with the first answer.
+        created = operation["responses"]["201"]
+        operation["responses"].setdefault("200", {**created, "description": "Replay"})
     if getattr(view, "_idempotent", False):
         parameters.append(
             {

@@ -294,3 +294,18 @@ def test_operator_log_in_limits_and_the_simulation_lock_are_read() -> None:
 def test_a_bad_limit_or_lock_setting_refuses_to_start(name: str, raw: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Config.from_env({name: raw})
+
+
+def test_trusted_proxies_default_to_none() -> None:
+    assert Config.from_env({}).trusted_proxies == ()
+
+
+def test_trusted_proxies_are_comma_separated_addresses_and_networks() -> None:
+    config = Config.from_env({"TRUSTED_PROXIES": " 10.0.0.1, 172.16.0.0/12 ,,::1"})
+    assert config.trusted_proxies == ("10.0.0.1", "172.16.0.0/12", "::1")
+
+
+@pytest.mark.parametrize("raw", ["proxy.local", "10.0.0.300", "10.0.0.0/33"])
+def test_a_trusted_proxy_that_is_not_an_address_is_a_config_error(raw: str) -> None:
+    with pytest.raises(ConfigError, match="TRUSTED_PROXIES"):
+        Config.from_env({"TRUSTED_PROXIES": f"10.0.0.1,{raw}"})
