@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
@@ -17,6 +17,8 @@ REFERENCE_KINDS = ("card_no", "phone", "unionid", "qr_payload", "channel_member_
 
 class MemberRefIn(Schema):
     """Exactly one way to name the member."""
+
+    OPENAPI: ClassVar[dict[str, int]] = {"minProperties": 1, "maxProperties": 1}
 
     card_no = fields.String(validate=validate.Length(min=1, max=32))
     phone = fields.String(validate=validate.Regexp(r"^\+?[0-9]{5,20}$"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any
 
 from apispec import APISpec
@@ -60,7 +61,20 @@ def build_openapi(app: Flask) -> dict[str, Any]:
             for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
         }
         spec.path(path=_RULE_ARG.sub(r"{\1}", rule.rule), operations=operations)
-    return spec.to_dict()
+    document = spec.to_dict()
+    _add_schema_constraints(document)
+    return document
+
+
+def _add_schema_constraints(document: dict[str, Any]) -> None:
+    """Constraints on a whole object that fields cannot state (``minProperties`` ...): a
+    schema class declares them as ``OPENAPI = {...}`` next to the validator enforcing them."""
+    for name, component in document.get("components", {}).get("schemas", {}).items():
+        module_name, _, class_name = name.rpartition(".")
+        module = sys.modules.get(module_name)
+        extra = getattr(getattr(module, class_name, None), "OPENAPI", None)
+        if isinstance(extra, dict):
+            component.update(extra)
 
 
 def _schema_name(schema: Any) -> str:
