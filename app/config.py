@@ -52,6 +52,14 @@ class Config:
     token_ttl_seconds: int = 7 * 24 * 3600
     open_api_clock_skew_seconds: int = 300
     log_json: bool = True
+    # Outages answer 503 within these bounds (seconds) instead of hanging a worker.
+    database_connect_timeout: int = 5
+    database_read_timeout: int = 30
+    database_write_timeout: int = 30
+    database_pool_timeout: int = 10
+    redis_connect_timeout: int = 1
+    redis_socket_timeout: int = 3
+    idempotency_lease_seconds: int = 60
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -64,6 +72,17 @@ class Config:
 
     def with_overrides(self, **changes: Any) -> Config:
         return replace(self, **changes)
+
+    def _timeouts(self) -> dict[str, int]:
+        return {
+            "DATABASE_CONNECT_TIMEOUT": self.database_connect_timeout,
+            "DATABASE_READ_TIMEOUT": self.database_read_timeout,
+            "DATABASE_WRITE_TIMEOUT": self.database_write_timeout,
+            "DATABASE_POOL_TIMEOUT": self.database_pool_timeout,
+            "REDIS_CONNECT_TIMEOUT": self.redis_connect_timeout,
+            "REDIS_SOCKET_TIMEOUT": self.redis_socket_timeout,
+            "IDEMPOTENCY_LEASE_SECONDS": self.idempotency_lease_seconds,
+        }
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
@@ -88,6 +107,13 @@ class Config:
             wechat_api_base=read.optional("WECHAT_API_BASE"),
             card_qr_ttl_seconds=read.number("CARD_QR_TTL_SECONDS", 60),
             log_json=read.text("LOG_FORMAT", "json") == "json",
+            database_connect_timeout=read.number("DATABASE_CONNECT_TIMEOUT", 5),
+            database_read_timeout=read.number("DATABASE_READ_TIMEOUT", 30),
+            database_write_timeout=read.number("DATABASE_WRITE_TIMEOUT", 30),
+            database_pool_timeout=read.number("DATABASE_POOL_TIMEOUT", 10),
+            redis_connect_timeout=read.number("REDIS_CONNECT_TIMEOUT", 1),
+            redis_socket_timeout=read.number("REDIS_SOCKET_TIMEOUT", 3),
+            idempotency_lease_seconds=read.number("IDEMPOTENCY_LEASE_SECONDS", 60),
         )
         config.validate(explicit={key for key, value in env.items() if value.strip()})
         return config
@@ -95,6 +121,9 @@ class Config:
     def validate(self, explicit: set[str] | None = None) -> None:
         if self.card_qr_ttl_seconds <= 0:
             raise ConfigError("CARD_QR_TTL_SECONDS must be a positive number of seconds")
+        for name, seconds in self._timeouts().items():
+            if seconds <= 0:
+                raise ConfigError(f"{name} must be a positive number of seconds")
         if not self.is_production:
             return
         given = explicit if explicit is not None else set()

@@ -144,4 +144,5 @@ def _responses(doc: EndpointDoc) -> dict[str, Any]:
     responses["422"] = {"description": "validation_error", **error}
     for code in doc.errors:
         responses.setdefault(code, {"description": "Error", **error})
+    responses.setdefault("503", {"description": "unavailable", **error})  # any endpoint
     return responses
