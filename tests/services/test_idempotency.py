@@ -282,6 +282,5 @@ def test_concurrent_retries_of_a_dead_request_take_over_once(
     claimed = [o for o in outcomes if isinstance(o, idem.Claimed)]
     assert len(claimed) == 1
     assert claimed[0].record_id == dead.record_id
-    assert [o for o in outcomes if not isinstance(o, idem.Claimed)] == [
-        idem.Replay(201, body)
-    ] * (threads - 1)
+    replays = [o for o in outcomes if not isinstance(o, idem.Claimed)]
+    assert replays == [idem.Replay(201, body)] * (threads - 1)
