@@ -14,7 +14,7 @@ from flask import Flask
 from app import clock
 from app.config import Config
 from app.container import Container, make_redis
-from app.db import make_engine, make_session_factory
+from app.db import Timeouts, make_engine, make_session_factory
 from app.web.jsonbody import MAX_BODY_BYTES
 
 
@@ -34,7 +34,15 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
 
 
 def _build_container(config: Config, overrides: dict[str, Any]) -> Container:
-    engine = overrides.get("engine") or make_engine(config.database_url)
+    engine = overrides.get("engine") or make_engine(
+        config.database_url,
+        Timeouts(
+            connect=config.database_connect_timeout,
+            read=config.database_read_timeout,
+            write=config.database_write_timeout,
+            pool=config.database_pool_timeout,
+        ),
+    )
     redis = overrides.get("redis") or make_redis(config)
     return Container(
         config=config,

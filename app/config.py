@@ -63,6 +63,14 @@ class Config:
     tier_simulation_lock_seconds: int = 120
     # Peers whose X-Forwarded-For names the client (IPs or CIDRs); none by default.
     trusted_proxies: tuple[str, ...] = ()
+    # Outages answer 503 within these bounds (seconds) instead of hanging a worker.
+    database_connect_timeout: int = 5
+    database_read_timeout: int = 30
+    database_write_timeout: int = 30
+    database_pool_timeout: int = 10
+    redis_connect_timeout: int = 1
+    redis_socket_timeout: int = 3
+    idempotency_lease_seconds: int = 60
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -81,6 +89,17 @@ class Config:
 
     def with_overrides(self, **changes: Any) -> Config:
         return replace(self, **changes)
+
+    def _timeouts(self) -> dict[str, int]:
+        return {
+            "DATABASE_CONNECT_TIMEOUT": self.database_connect_timeout,
+            "DATABASE_READ_TIMEOUT": self.database_read_timeout,
+            "DATABASE_WRITE_TIMEOUT": self.database_write_timeout,
+            "DATABASE_POOL_TIMEOUT": self.database_pool_timeout,
+            "REDIS_CONNECT_TIMEOUT": self.redis_connect_timeout,
+            "REDIS_SOCKET_TIMEOUT": self.redis_socket_timeout,
+            "IDEMPOTENCY_LEASE_SECONDS": self.idempotency_lease_seconds,
+        }
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
@@ -116,6 +135,13 @@ class Config:
                 "TIER_SIMULATION_LOCK_SECONDS", cls.tier_simulation_lock_seconds
             ),
             trusted_proxies=read.networks("TRUSTED_PROXIES"),
+            database_connect_timeout=read.number("DATABASE_CONNECT_TIMEOUT", 5),
+            database_read_timeout=read.number("DATABASE_READ_TIMEOUT", 30),
+            database_write_timeout=read.number("DATABASE_WRITE_TIMEOUT", 30),
+            database_pool_timeout=read.number("DATABASE_POOL_TIMEOUT", 10),
+            redis_connect_timeout=read.number("REDIS_CONNECT_TIMEOUT", 1),
+            redis_socket_timeout=read.number("REDIS_SOCKET_TIMEOUT", 3),
+            idempotency_lease_seconds=read.number("IDEMPOTENCY_LEASE_SECONDS", 60),
         )
         config.validate(explicit={key for key, value in env.items() if value.strip()})
         return config
@@ -134,6 +160,9 @@ class Config:
             ("ADMIN_LOGIN_LIMIT_PER_ADDRESS", self.admin_login_limit_per_address),
         ):
             _check_rate_limit(key, value)
+        for name, seconds in self._timeouts().items():
+            if seconds <= 0:
+                raise ConfigError(f"{name} must be a positive number of seconds")
         if not self.is_production:
             return
         given = explicit if explicit is not None else set()

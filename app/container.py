@@ -31,9 +31,17 @@ class Container:
 def make_redis(config: Config) -> Any:
     if config.redis_url:
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
+        # One immediate retry replaces a connection Redis dropped (a restart); more would
+        # multiply the wait when Redis is down or hanging (redis-py's default is 10 tries).
         return redis.Redis.from_url(
-            config.redis_url, decode_responses=True, socket_timeout=5, socket_connect_timeout=1
+            config.redis_url,
+            decode_responses=True,
+            socket_connect_timeout=config.redis_connect_timeout,
+            socket_timeout=config.redis_socket_timeout,
+            retry=Retry(NoBackoff(), 1),
         )
     if config.is_production:
         raise RuntimeError("production never uses the in-process Redis stand-in")

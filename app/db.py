@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Engine, Integer, MetaData, String, create_engine
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    create_engine,
+    make_url,
+)
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
@@ -94,13 +105,39 @@ class JSONDocument(TypeDecorator[Any]):
     cache_ok = True
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds before a database that does not answer becomes an error (503), not a hang."""
+
+    connect: int = 5
+    read: int = 30
+    write: int = 30
+    pool: int = 10  # waiting for a free pooled connection
+
+    @property
+    def lock_wait(self) -> int:
+        # A lock wait gives up (1205, retried by app.retry) well before the read timeout
+        # would cut the connection and make a busy row look like an outage.
+        return max(1, self.read * 2 // 3)
+
+
+def make_engine(url: str, timeouts: Timeouts | None = None, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         engine = _sqlite_engine(url, **kwargs)
     else:
+        limits = timeouts or Timeouts()
         kwargs.setdefault("pool_pre_ping", True)
         kwargs.setdefault("pool_recycle", 3600)
+        kwargs.setdefault("pool_timeout", limits.pool)
         kwargs.setdefault("isolation_level", "READ COMMITTED")
+        connect_args = {
+            "connect_timeout": limits.connect,
+            "read_timeout": limits.read,
+            "write_timeout": limits.write,
+            "init_command": f"SET SESSION innodb_lock_wait_timeout = {limits.lock_wait:d}",
+        }
+        given = make_url(url).query  # what DATABASE_URL spells out itself wins
+        kwargs.setdefault("connect_args", {k: v for k, v in connect_args.items() if k not in given})
         engine = create_engine(url, **kwargs)
     return engine
 

@@ -65,8 +65,16 @@ def _call_wechat(fn: Callable[[], T]) -> T:
         raise UpstreamUnavailable(wechat_errcode=failure.errcode) from failure
 
 
+def _require_database(uow: UnitOfWork) -> None:
+    """Touch the database before spending a single-use WeChat code: when the database is
+    down the request fails here (503 ``unavailable``) and the code stays good for a retry."""
+    with uow:
+        uow.session.execute(select(1))
+
+
 def log_in(*, uow: UnitOfWork, mp_auth: MiniProgramAuth, appid: str, code: str) -> LoginResult:
     """Exchange a wx.login code; the same openid, or the same unionid, is the same member."""
+    _require_database(uow)
     wx = _call_wechat(lambda: mp_auth.code_to_session(code))
     if not rules.is_storable_session(wx.openid, wx.unionid, wx.session_key):
         raise UpstreamUnavailable("WeChat answered a session that cannot be stored.")
@@ -127,6 +135,7 @@ def bind_phone(*, uow: UnitOfWork, mp_auth: MiniProgramAuth, member_id: int, cod
 
     The member who already holds the phone survives: it is the one the tills know.
     """
+    _require_database(uow)
     number = _call_wechat(lambda: mp_auth.phone_number(code))
     try:
         phone = rules.normalise_phone(number.pure_phone_number, number.country_code)

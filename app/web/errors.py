@@ -10,6 +10,7 @@ from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from app.errors import DomainError
+from app.outages import is_outage
 
 log = logging.getLogger("huiyuan.errors")
 
@@ -63,5 +64,10 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:
+        if is_outage(error):  # the database or Redis is down or not answering
+            log.error("unavailable: %s: %s", type(error).__name__, error)
+            return error_response(
+                503, "unavailable", "The service is unavailable for a moment; try again shortly."
+            )
         log.exception("unhandled error")
         return error_response(500, "internal_error", "Something went wrong on our side.")

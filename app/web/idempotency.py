@@ -5,12 +5,14 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, TypeVar, cast
 
 from flask import Response, g, make_response, request
 
 from app.errors import DomainError, ValidationFailed
 from app.idempotency import services
+from app.outages import is_outage
 from app.web.deps import container
 from app.web.errors import error_response
 
@@ -46,7 +48,11 @@ def idempotent(view: F) -> F:
             )
         deps = container()
         outcome = services.claim_key(
-            uow=deps.uow(), scope=g.principal_scope, key=key, request_hash=_request_hash()
+            uow=deps.uow(),
+            scope=g.principal_scope,
+            key=key,
+            request_hash=_request_hash(),
+            lease=timedelta(seconds=deps.config.idempotency_lease_seconds),
         )
         if isinstance(outcome, services.Replay):
             return _replayed(outcome)
@@ -64,8 +70,9 @@ def _run_and_store(
         response = make_response(view(*args, **kwargs))
     except DomainError as error:
         response = error_response(error.status, error.code, error.message, error.details)
-    except BaseException:
-        services.release_key(uow=deps.uow(), claimed=claimed)
+    except BaseException as error:
+        if not is_outage(error):  # when the database is gone, the lease frees the key
+            services.release_key(uow=deps.uow(), claimed=claimed)
         raise
     if response.status_code >= 500:
         services.release_key(uow=deps.uow(), claimed=claimed)

@@ -189,4 +189,5 @@ def _responses(doc: EndpointDoc) -> dict[str, Any]:
     for code in doc.errors:
         status, _, named = code.partition(":")  # "409:already_running" names its code
         responses.setdefault(status, {"description": named or "Error", **error})
+    responses.setdefault("503", {"description": "unavailable", **error})  # any endpoint
     return responses

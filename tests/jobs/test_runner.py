@@ -151,10 +151,12 @@ def test_idempotency_purge_deletes_expired_records(deps: Container, session: Ses
     job = find_job("idempotency.purge")
     assert job is not None
     with time_machine.travel(T0, tick=False) as traveller:
-        idem.claim_key(uow=deps.uow(), scope="jobs-test:1", key="old", request_hash="h")
-        traveller.shift(timedelta(hours=12))
-        idem.claim_key(uow=deps.uow(), scope="jobs-test:1", key="recent", request_hash="h")
-        traveller.shift(idem.RETENTION - timedelta(hours=12) + timedelta(seconds=1))
+        for key in ("old", "recent"):  # answered keys are kept for the retention
+            claimed = idem.claim_key(uow=deps.uow(), scope="jobs-test:1", key=key, request_hash="h")
+            assert isinstance(claimed, idem.Claimed)
+            idem.store_response(uow=deps.uow(), claimed=claimed, status_code=200, body="{}")
+            traveller.shift(timedelta(hours=12))
+        traveller.shift(idem.RETENTION - timedelta(hours=24) + timedelta(seconds=1))
 
         assert run_job(deps, job) == "ok"
 

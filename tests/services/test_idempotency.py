@@ -13,7 +13,7 @@ import time_machine
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.errors import IdempotencyMismatch
+from app.errors import IdempotencyMismatch, RequestInProgress
 from app.idempotency import services as idem
 from app.idempotency.models import DONE, PENDING, IdempotencyRecord
 from app.uow import UnitOfWork
@@ -47,7 +47,7 @@ def test_the_first_claim_wins_and_is_pending(uow: UnitOfWork, session: Session) 
     assert record is not None
     assert record.id == claimed.record_id
     assert (record.state, record.request_hash, record.status_code) == (PENDING, HASH_A, None)
-    assert record.expires_at == T0 + idem.RETENTION
+    assert record.expires_at == T0 + idem.LEASE  # a pending claim holds a lease
 
 
 def test_a_retry_replays_the_stored_response(
@@ -126,7 +126,7 @@ def test_storing_for_a_released_claim_does_nothing(
 
 def test_purge_deletes_only_expired_records(uow: UnitOfWork, session: Session) -> None:
     with time_machine.travel(T0, tick=False) as traveller:
-        _claim(uow, "old")
+        idem.store_response(uow=uow, claimed=_claim(uow, "old"), status_code=200, body="{}")
         traveller.shift(timedelta(hours=1))
         idem.store_response(uow=uow, claimed=_claim(uow, "recent"), status_code=200, body="{}")
         traveller.move_to(T0 + idem.RETENTION)
@@ -191,3 +191,96 @@ def test_concurrent_duplicates_run_once_and_all_get_the_first_answer(
             select(IdempotencyRecord).where(IdempotencyRecord.scope == scope)
         ).all()
     assert [(r.id, r.state) for r in records] == [(claimed[0].record_id, DONE)]
+
+
+# leases: a pending key whose request died in flight does not block its retries
+
+
+def test_a_twin_of_a_live_lease_waits_and_gets_409(uow: UnitOfWork, session: Session) -> None:
+    with time_machine.travel(T0, tick=False) as traveller:
+        first = _claim(uow, "k-live")
+        traveller.shift(idem.LEASE - timedelta(seconds=1))
+        with pytest.raises(RequestInProgress):
+            idem.claim_key(
+                uow=uow, scope=SCOPE, key="k-live", request_hash=HASH_A, wait_seconds=0.2
+            )
+
+    record = _record(session, "k-live")
+    assert record is not None
+    assert (record.state, record.expires_at) == (PENDING, first.lease_until)
+
+
+def test_a_retry_takes_over_a_lapsed_lease(uow: UnitOfWork, session: Session) -> None:
+    with time_machine.travel(T0, tick=False) as traveller:
+        dead = _claim(uow, "k-dead")
+        traveller.shift(idem.LEASE)
+        retry = _claim(uow, "k-dead")
+        # The first request was only slow: its late answer and its late release change
+        # nothing, since the key is the retry's now.
+        idem.store_response(uow=uow, claimed=dead, status_code=500, body='{"late": true}')
+        idem.release_key(uow=uow, claimed=dead)
+        record = _record(session, "k-dead")
+        assert isinstance(retry, idem.Claimed)
+        assert retry.record_id == dead.record_id
+        assert retry.lease_until == T0 + 2 * idem.LEASE
+        assert record is not None
+        assert (record.state, record.expires_at) == (PENDING, retry.lease_until)
+
+        idem.store_response(uow=uow, claimed=retry, status_code=201, body='{"id": 9}')
+        replay = _claim(uow, "k-dead")
+
+    assert replay == idem.Replay(201, '{"id": 9}')
+    record = _record(session, "k-dead")
+    assert record is not None
+    assert (record.state, record.expires_at) == (DONE, T0 + idem.LEASE + idem.RETENTION)
+
+
+def test_a_lapsed_lease_is_no_licence_for_another_body(uow: UnitOfWork) -> None:
+    with time_machine.travel(T0, tick=False) as traveller:
+        _claim(uow, "k-other")
+        traveller.shift(idem.LEASE * 10)
+        with pytest.raises(IdempotencyMismatch):
+            _claim(uow, "k-other", HASH_B)
+
+
+def test_purge_frees_keys_whose_lease_ran_out(uow: UnitOfWork, session: Session) -> None:
+    with time_machine.travel(T0, tick=False) as traveller:
+        _claim(uow, "k-pending")
+        traveller.shift(idem.LEASE + timedelta(seconds=1))
+        assert idem.purge_expired(uow=uow) == 1
+
+    assert _record(session, "k-pending") is None
+
+
+@pytest.mark.mariadb
+def test_concurrent_retries_of_a_dead_request_take_over_once(
+    committing_factory: sessionmaker[Session], cleanup: Callable[[Any, Any], None]
+) -> None:
+    scope, key, threads = "mp:lease-race", "dead-key", 12
+    cleanup(IdempotencyRecord, IdempotencyRecord.scope == scope)
+    lease = timedelta(seconds=1)
+    dead = idem.claim_key(
+        uow=UnitOfWork(committing_factory), scope=scope, key=key, request_hash=HASH_A, lease=lease
+    )
+    assert isinstance(dead, idem.Claimed)
+    threading.Event().wait(1.1)  # the request that claimed the key died; its lease runs out
+    start = threading.Barrier(threads)
+    body = '{"id": 2}'
+
+    def retry() -> Any:
+        uow = UnitOfWork(committing_factory)
+        start.wait(timeout=10)
+        outcome = idem.claim_key(uow=uow, scope=scope, key=key, request_hash=HASH_A)
+        if isinstance(outcome, idem.Claimed):
+            threading.Event().wait(0.3)
+            idem.store_response(uow=uow, claimed=outcome, status_code=201, body=body)
+        return outcome
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        outcomes = list(pool.map(lambda _: retry(), range(threads)))
+
+    claimed = [o for o in outcomes if isinstance(o, idem.Claimed)]
+    assert len(claimed) == 1
+    assert claimed[0].record_id == dead.record_id
+    replays = [o for o in outcomes if not isinstance(o, idem.Claimed)]
+    assert replays == [idem.Replay(201, body)] * (threads - 1)

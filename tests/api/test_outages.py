@@ -1,0 +1,209 @@
+"""The database or Redis down (a closed port) or hanging (a socket that accepts and never
+answers): every request answers 503 ``unavailable`` in the envelope within a bound set by
+the configured timeouts, never a 500, and a login does not spend the WeChat code."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app import create_app
+from app.idempotency.models import PENDING, IdempotencyRecord
+from tests.api.conftest import assert_envelope
+from tests.conftest import make_config
+from tests.helpers import PartnerKeys, bearer, log_in, login_code, open_get, phone_code
+from wechat_hooks.simulator import SimulatorServer
+
+# One second each; a request makes at most a few attempts, so it answers well within this.
+SHORT_TIMEOUTS = {
+    "database_connect_timeout": 1,
+    "database_read_timeout": 1,
+    "database_write_timeout": 1,
+    "database_pool_timeout": 1,
+    "redis_connect_timeout": 1,
+    "redis_socket_timeout": 1,
+}
+BOUND_SECONDS = 5.0
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(params=["down", "hanging"])
+def dead_port(request: pytest.FixtureRequest) -> Iterator[int]:
+    """A port where nothing listens, or where a server accepts and never says a word."""
+    if request.param == "down":
+        yield _closed_port()
+        return
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(512)  # the kernel completes the handshakes; nobody ever reads or writes
+    try:
+        yield int(server.getsockname()[1])
+    finally:
+        server.close()
+
+
+def timed(call: Callable[[], Any]) -> Any:
+    started = time.monotonic()
+    answer = call()
+    elapsed = time.monotonic() - started
+    assert elapsed < BOUND_SECONDS, f"answered after {elapsed:.1f} s"
+    return answer
+
+
+def assert_unavailable(answer: Any) -> None:
+    assert_envelope(answer, 503, "unavailable")
+
+
+class TestDatabaseOutage:
+    @pytest.fixture
+    def outage(self, sim: SimulatorServer, dead_port: int, redis: Any) -> FlaskClient:
+        url = f"mysql+pymysql://root@127.0.0.1:{dead_port}/huiyuan?charset=utf8mb4"
+        app = create_app(make_config(sim, url, **SHORT_TIMEOUTS), redis=redis)
+        return app.test_client()
+
+    def test_login_is_503_and_the_code_stays_good(
+        self, outage: FlaskClient, client: FlaskClient, sim: SimulatorServer
+    ) -> None:
+        code = login_code(sim, "o-outage-login")
+
+        assert_unavailable(timed(lambda: outage.post("/mp/v1/auth/login", json={"code": code})))
+
+        # WeChat never saw the code: once the database is back, the same code logs in.
+        answer = client.post("/mp/v1/auth/login", json={"code": code})
+        assert answer.status_code == 200, answer.get_json()
+        assert answer.get_json()["is_new"] is True
+
+    def test_phone_binding_is_503_and_the_phone_code_stays_good(
+        self, outage: FlaskClient, client: FlaskClient, sim: SimulatorServer
+    ) -> None:
+        token = log_in(client, sim, "o-outage-phone")["token"]
+        code = phone_code(sim, "13812345678")
+
+        assert_unavailable(
+            timed(
+                lambda: outage.post("/mp/v1/auth/phone", json={"code": code}, headers=bearer(token))
+            )
+        )
+
+        answer = client.post("/mp/v1/auth/phone", json={"code": code}, headers=bearer(token))
+        assert answer.status_code == 200, answer.get_json()
+        assert answer.get_json()["phone_masked"] == "138****5678"
+
+    def test_member_reads_and_writes_are_503(
+        self, outage: FlaskClient, client: FlaskClient, sim: SimulatorServer
+    ) -> None:
+        token = log_in(client, sim, "o-outage-me")["token"]
+
+        for call in (
+            lambda: outage.get("/mp/v1/me", headers=bearer(token)),
+            lambda: outage.get("/mp/v1/card", headers=bearer(token)),
+            lambda: outage.patch("/mp/v1/me", json={"city": "杭州"}, headers=bearer(token)),
+            lambda: outage.patch(
+                "/mp/v1/me",
+                json={"city": "杭州"},
+                headers=bearer(token) | {"Idempotency-Key": "k-outage"},
+            ),
+        ):
+            assert_unavailable(timed(call))
+
+    def test_open_api_and_admin_calls_are_503(
+        self, outage: FlaskClient, partner: PartnerKeys
+    ) -> None:
+        assert_unavailable(
+            timed(lambda: open_get(outage, partner, "/open/v1/members/lookup?card_no=1"))
+        )
+        assert_unavailable(
+            timed(
+                lambda: outage.post(
+                    "/admin/v1/auth/login",
+                    json={"username": "ops", "password": "a long password here"},
+                )
+            )
+        )
+
+    def test_readyz_names_the_database(self, outage: FlaskClient) -> None:
+        answer = timed(lambda: outage.get("/readyz"))
+        assert answer.status_code == 503
+        assert answer.get_json()["failed"] == ["database"]
+
+
+class TestRedisOutage:
+    @pytest.fixture
+    def outage(
+        self,
+        sim: SimulatorServer,
+        database_url: str,
+        dead_port: int,
+        engine: Engine,
+        session_factory: sessionmaker[Session],
+    ) -> Iterator[Flask]:
+        config = make_config(
+            sim, database_url, redis_url=f"redis://127.0.0.1:{dead_port}/0", **SHORT_TIMEOUTS
+        )
+        app = create_app(config, engine=engine, session_factory=session_factory)
+        yield app
+        app.extensions["huiyuan"].redis.close()
+
+    def test_a_signed_open_api_call_is_503(self, outage: Flask, partner: PartnerKeys) -> None:
+        client = outage.test_client()
+        # The partner is found in the database; its nonce cannot be recorded in Redis.
+        answer = timed(lambda: open_get(client, partner, "/open/v1/members/lookup?card_no=1"))
+        assert_unavailable(answer)
+
+
+@pytest.fixture
+def short_lease_app(
+    sim: SimulatorServer, database_url: str, engine: Engine, session_factory: sessionmaker[Session]
+) -> Iterator[Flask]:
+    """The service with Redis down, whose Idempotency-Key leases last a second."""
+    config = make_config(
+        sim,
+        database_url,
+        redis_url=f"redis://127.0.0.1:{_closed_port()}/0",
+        idempotency_lease_seconds=1,
+        **SHORT_TIMEOUTS,
+    )
+    app = create_app(config, engine=engine, session_factory=session_factory)
+    yield app
+    app.extensions["huiyuan"].redis.close()
+
+
+def test_a_key_left_pending_by_an_outage_is_free_for_a_retry_after_its_lease(
+    sim: SimulatorServer, short_lease_app: Flask, session: Session, client: FlaskClient
+) -> None:
+    token = log_in(client, sim, "o-outage-lease")["token"]
+    code = phone_code(sim, "13812340001")
+    headers = bearer(token) | {"Idempotency-Key": "k-lease"}
+
+    # The key is claimed, then the access token cannot be read from Redis: the request
+    # dies in flight and leaves the key pending.
+    died = short_lease_app.test_client().post(
+        "/mp/v1/auth/phone", json={"code": code}, headers=headers
+    )
+    assert_unavailable(died)
+    record = session.scalars(
+        select(IdempotencyRecord).where(IdempotencyRecord.key == "k-lease")
+    ).one()
+    assert record.state == PENDING
+
+    time.sleep(1.2)  # the lease runs out: the retry takes the key over and runs
+    retry = client.post("/mp/v1/auth/phone", json={"code": code}, headers=headers)
+    assert retry.status_code == 200, retry.get_json()
+    assert retry.get_json()["phone_masked"] == "138****0001"
+    assert "Idempotent-Replayed" not in retry.headers
+    again = client.post("/mp/v1/auth/phone", json={"code": code}, headers=headers)
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.get_data() == retry.get_data()
