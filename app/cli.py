@@ -110,20 +110,19 @@ def partners_list() -> None:
     """Every partner as a JSON line: id, name, app_key, active, created_at, channels (null:
     every channel), trusted; never a secret."""
     for partner in partner_services.list_partners(uow=container().uow()):
-        click.echo(
-            json.dumps(
-                {
-                    "id": partner.id,
-                    "name": partner.name,
-                    "app_key": partner.app_key,
-                    "active": partner.active,
-                    "created_at": partner.created_at.isoformat(),
-                    "channels": list(partner.channels) if partner.channels is not None else None,
-                    "trusted": partner.trusted,
-                },
-                ensure_ascii=False,
-            )
-        )
+        click.echo(json.dumps(_partner_row(partner), ensure_ascii=False))
+
+
+def _partner_row(partner: partner_services.PartnerSummary) -> dict[str, object]:
+    return {
+        "id": partner.id,
+        "name": partner.name,
+        "app_key": partner.app_key,
+        "active": partner.active,
+        "created_at": partner.created_at.isoformat(),
+        "channels": list(partner.channels) if partner.channels is not None else None,
+        "trusted": partner.trusted,
+    }
 
 
 @partners_group.command("disable")
@@ -139,6 +138,37 @@ def partners_disable(app_key_or_id: str) -> None:
         _fail(error)
         return
     click.echo(json.dumps({"id": partner.id, "app_key": partner.app_key, "active": False}))
+
+
+@partners_group.command("configure")
+@click.argument("app_key_or_id")
+@click.option(
+    "--channels",
+    default=None,
+    help="Comma-separated order channels it may post on (pos,tmall), or * for every channel.",
+)
+@click.option(
+    "--trusted/--untrusted",
+    default=None,
+    help="Whether it may spend points without the member's card QR code.",
+)
+def partners_configure(app_key_or_id: str, channels: str | None, trusted: bool | None) -> None:
+    """Change an existing partner's channels or trust (every worker within a second;
+    audited); prints the partner as JSON."""
+    deps = container()
+    try:
+        partner = partner_services.configure_partner(
+            uow=deps.uow(),
+            redis=deps.redis,
+            actor=CLI,
+            app_key_or_id=app_key_or_id,
+            channels=None if channels is None else channels.split(","),
+            trusted=trusted,
+        )
+    except DomainError as error:
+        _fail(error)
+        return
+    click.echo(json.dumps(_partner_row(partner), ensure_ascii=False))
 
 
 @partners_group.command("rotate")

@@ -44,14 +44,7 @@ def create_partner(
     points without the member's card QR code."""
     if not name.strip() or len(name) > 64:
         raise ValidationFailed("name must be 1 to 64 characters", field="name")
-    allowed = None
-    if channels is not None:
-        allowed = rules.clean_channels(channels)
-        if allowed is None:
-            raise ValidationFailed(
-                "channels must be one or more lowercase channel codes: pos, tmall",
-                field="channels",
-            )
+    allowed = None if channels is None else _channels(channels)
     app_key = "hk_" + secrets.token_hex(12)
     app_secret = secrets.token_urlsafe(32)
     with uow:
@@ -305,6 +298,59 @@ def rotate_partner_secret(
         credentials = PartnerCredentials(partner.id, partner.app_key, app_secret)
         uow.commit()
         return credentials
+
+
+EVERY_CHANNEL = "*"
+
+
+def configure_partner(
+    *,
+    uow: UnitOfWork,
+    redis: Any,
+    actor: Actor,
+    app_key_or_id: str,
+    channels: Iterable[str] | None = None,
+    trusted: bool | None = None,
+) -> PartnerSummary:
+    """Change what an existing partner may do (audited): ``channels`` (``["*"]`` for every
+    channel) and whether it is ``trusted``; None leaves a setting as it is. Every process
+    sees the change within EPOCH_CHECK_SECONDS."""
+    allowed: list[str] | None = None
+    if channels is not None:
+        listed = [channel.strip() for channel in channels]
+        allowed = None if listed == [EVERY_CHANNEL] else list(_channels(listed))
+    with uow:
+        partner = _locked_partner(uow, app_key_or_id)
+        before = {"channels": partner.channels, "trusted": bool(partner.trusted)}
+        if channels is not None:
+            partner.channels = allowed
+        if trusted is not None:
+            partner.trusted = trusted
+        after = {"channels": partner.channels, "trusted": bool(partner.trusted)}
+        if after != before:
+            record_change(
+                uow.session,
+                actor=actor,
+                action="partner.configure",
+                target_type="partner",
+                target_id=partner.id,
+                before={"app_key": partner.app_key, **before},
+                after={"app_key": partner.app_key, **after},
+            )
+            uow.after_commit(lambda: announce_partner_change(redis))
+        summary = _summary(partner)
+        uow.commit()
+        return summary
+
+
+def _channels(channels: Iterable[str]) -> tuple[str, ...]:
+    allowed = rules.clean_channels(channels)
+    if allowed is None:
+        raise ValidationFailed(
+            "channels must be one or more lowercase channel codes: pos, tmall",
+            field="channels",
+        )
+    return allowed
 
 
 @dataclass(frozen=True)

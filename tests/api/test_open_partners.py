@@ -482,3 +482,75 @@ def test_an_order_recorded_before_fingerprints_is_refused_not_recorded_again(
     assert_envelope(again, 409, "idempotency_mismatch")
     assert count(Order) == 1
     assert balance(session, member_id) == 0
+
+
+def status_within(seconds: float, send: Any, expected: int) -> int:
+    """Send until the answer is ``expected`` (workers see partner changes within a second)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        answer = send()
+        if answer.status_code == expected or time.monotonic() > deadline:
+            return int(answer.status_code)
+        time.sleep(0.05)
+
+
+class TestPartnersConfigure:
+    """An existing partner's channels and trust change without new credentials."""
+
+    def test_trust_and_channels_change_on_the_running_api(
+        self, app, client, partner, till, member, card_no, member_id, session
+    ):
+        earn(client, partner, card_no)
+        by_card = redeem_body({"card_no": card_no}, 100, "T-1")
+        assert_envelope(open_post(client, till, REDEEM, by_card), 403, "forbidden")
+
+        made = cli(app, "partners", "configure", till.app_key, "--trusted", "--channels", "pos")
+
+        assert made.exit_code == 0, made.output
+        shown = json.loads(made.output)
+        assert (shown["channels"], shown["trusted"]) == (["pos"], True)
+        assert status_within(2.0, lambda: open_post(client, till, REDEEM, by_card), 201) == 201
+        tmall = order_body({"card_no": card_no}, "O-9", channel="tmall")
+        error = assert_envelope(open_post(client, till, ORDERS, tmall), 403, "forbidden")
+        assert error["details"]["reason"] == "channel_not_allowed"
+
+        back = cli(app, "partners", "configure", till.app_key, "--untrusted", "--channels", "*")
+
+        assert back.exit_code == 0, back.output
+        assert (json.loads(back.output)["channels"], json.loads(back.output)["trusted"]) == (
+            None,
+            False,
+        )
+        again = redeem_body({"card_no": card_no}, 100, "T-2")
+        assert status_within(2.0, lambda: open_post(client, till, REDEEM, again), 403) == 403
+        assert open_post(client, till, ORDERS, tmall).status_code == 201
+
+    def test_each_change_is_audited_and_no_change_is_not(self, app, client, till, admin_token):
+        assert cli(app, "partners", "configure", till.app_key, "--trusted").exit_code == 0
+        assert cli(app, "partners", "configure", till.app_key, "--trusted").exit_code == 0
+
+        log = client.get(
+            "/admin/v1/audit-log?target_type=partner", headers=bearer(admin_token("admin"))
+        ).get_json()["items"]
+        changes = [entry for entry in log if entry["action"] == "partner.configure"]
+        assert len(changes) == 1
+        assert changes[0]["before"]["trusted"] is False and changes[0]["after"]["trusted"] is True
+
+    @pytest.mark.parametrize(
+        ("ref", "args", "code"),
+        [
+            ("hk_nobody", ["--trusted"], "not_found"),
+            (None, ["--channels", "POS"], "validation_error"),
+            (None, ["--channels", "pos,*"], "validation_error"),
+            (None, ["--channels", ""], "validation_error"),
+        ],
+    )
+    def test_bad_arguments_change_nothing(self, app, session, till, ref, args, code):
+        made = cli(app, "partners", "configure", ref or till.app_key, *args)
+
+        assert made.exit_code != 0
+        assert code in made.output
+        stored = session.scalars(select(Partner).where(Partner.app_key == till.app_key)).one()
+        assert (stored.channels, stored.trusted) == (None, False)
