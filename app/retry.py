@@ -34,6 +34,13 @@ def lost_a_race(error: BaseException) -> bool:
     return False
 
 
+def still_contended(error: BaseException) -> bool:
+    """A race lost on every attempt (deadlocks, lock waits, a domain's RaceLost): the rows
+    are busy, not broken, and the same request may succeed in a moment. A unique key that
+    keeps failing is not contention but a defect, and stays one."""
+    return lost_a_race(error) and not isinstance(error, IntegrityError)
+
+
 def run_retrying_races(attempt: Callable[[], T]) -> T:
     """Run ``attempt`` (a whole use case with its own transaction) until it does not lose a
     race, a few times at most, with a little jitter so that racers spread out."""

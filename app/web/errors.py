@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.errors import DomainError
 from app.outages import is_outage
+from app.retry import still_contended
 
 log = logging.getLogger("huiyuan.errors")
 
@@ -64,10 +65,14 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:
-        if is_outage(error):  # the database or Redis is down or not answering
+        # The database or Redis down or not answering, or rows held locked by others past
+        # every retry: the same request may well succeed in a moment.
+        if is_outage(error) or still_contended(error):
             log.error("unavailable: %s: %s", type(error).__name__, error)
-            return error_response(
+            response = error_response(
                 503, "unavailable", "The service is unavailable for a moment; try again shortly."
             )
+            response.headers["Retry-After"] = "1"
+            return response
         log.exception("unhandled error")
         return error_response(500, "internal_error", "Something went wrong on our side.")

@@ -207,3 +207,47 @@ def test_a_key_left_pending_by_an_outage_is_free_for_a_retry_after_its_lease(
     again = client.post("/mp/v1/auth/phone", json={"code": code}, headers=headers)
     assert again.headers.get("Idempotent-Replayed") == "true"
     assert again.get_data() == retry.get_data()
+
+
+@pytest.mark.mariadb
+def test_rows_held_locked_past_every_retry_answer_503_and_then_work(
+    sim: SimulatorServer, database_url: str, engine: Engine, redis: Any
+) -> None:
+    """Another transaction holds the member's points account longer than every attempt's
+    lock wait: the check-in is 503 ``unavailable`` with Retry-After, not a 500, changes
+    nothing, and succeeds once the rows are free."""
+    from sqlalchemy import text
+
+    from tests.conftest import remove_rows_since, snapshot_rows
+
+    snapshot = snapshot_rows(engine)
+    # A read timeout of 3 s makes each lock wait give up after 2 s.
+    app = create_app(make_config(sim, database_url, database_read_timeout=3), redis=redis)
+    try:
+        client = app.test_client()
+        token = log_in(client, sim, "o-contended")["token"]
+        member_id = client.get("/mp/v1/me", headers=bearer(token)).get_json()["id"]
+        with engine.connect() as holder:
+            # The account row, created (or found) and held exclusively, uncommitted.
+            holder.execute(
+                text(
+                    "INSERT INTO points_accounts (member_id, balance, debt, updated_at)"
+                    " VALUES (:m, 0, 0, UTC_TIMESTAMP())"
+                    " ON DUPLICATE KEY UPDATE member_id = member_id"
+                ),
+                {"m": member_id},
+            )
+            held = client.post("/mp/v1/checkins", headers=bearer(token))
+            holder.rollback()
+
+        assert_envelope(held, 503, "unavailable")
+        assert held.headers["Retry-After"] == "1"
+        with engine.connect() as reader:
+            checkins = reader.scalar(
+                text("SELECT COUNT(*) FROM checkins WHERE member_id = :m"), {"m": member_id}
+            )
+        assert checkins == 0
+        assert client.post("/mp/v1/checkins", headers=bearer(token)).status_code == 200
+    finally:
+        app.extensions["huiyuan"].engine.dispose()
+        remove_rows_since(engine, snapshot)
