@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from typing import Any
 
 
 def _number(name: str, default: int) -> int:
@@ -42,3 +43,15 @@ max_requests_jitter = max_requests // 10
 accesslog = None  # the app logs every request itself (app.web.logs)
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "").strip() or "info"
+
+
+def post_worker_init(worker: Any) -> None:
+    """Gunicorn's own lines (requests it refuses before the app sees them, with their
+    request line and query string) are masked like the app's: no phone number in full.
+    Done in the worker, once the app is loaded, so the master never imports it."""
+    from app.web.logs import PhoneMaskingFormatter
+
+    for handler in worker.log.error_log.handlers:
+        inner = handler.formatter
+        if inner is not None and not isinstance(inner, PhoneMaskingFormatter):
+            handler.setFormatter(PhoneMaskingFormatter(inner))

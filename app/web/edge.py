@@ -65,11 +65,13 @@ def _check_path(environ: dict[str, Any]) -> None:
 
 def _check_query(raw: bytes) -> None:
     """Each name and value of the query string, percent-decoded, must be UTF-8 text that the
-    database can store (the framework would otherwise replace bad bytes silently)."""
+    database can store (the framework would otherwise replace bad bytes silently). No name
+    may come twice: the endpoints read one value, and which one was meant is not known."""
     if not raw:
         return
+    names: set[str] = set()
     for pair in raw.split(b"&"):
-        for piece in pair.split(b"=", 1):
+        for index, piece in enumerate(pair.split(b"=", 1)):
             try:
                 text = unquote_to_bytes(piece.replace(b"+", b" ")).decode("utf-8")
             except UnicodeDecodeError:
@@ -81,6 +83,12 @@ def _check_query(raw: bytes) -> None:
                 raise ValidationFailed(
                     f"The query string holds text that cannot be stored: {reason}", field="query"
                 )
+            if index == 0 and pair:
+                if text in names:
+                    raise ValidationFailed(
+                        "A query parameter is given more than once.", field="query"
+                    )
+                names.add(text)
 
 
 def parse_networks(entries: Iterable[str]) -> tuple[Network, ...]:
