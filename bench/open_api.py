@@ -61,7 +61,7 @@ DATABASE_URL = f"mysql://{MYSQL_USER}@{MYSQL_HOST}:{MYSQL_PORT}/{DB_NAME}"
 REDIS_URL = "redis://127.0.0.1:6379/14"
 AVOID_PORTS = {8000, 8200}  # the dev server and the WeChat simulator of other runs
 GUNICORN_ARGS = (
-    *("--workers", "2", "--threads", "4", "--graceful-timeout", "10"),
+    *("--workers", "2", "--graceful-timeout", "10"),  # the rest from ./gunicorn.conf.py
     "--no-control-socket",  # its default path (~/.gunicorn/gunicorn.ctl) is shared by all
 )
 
@@ -1150,7 +1150,7 @@ def parameters(args: argparse.Namespace) -> dict[str, str]:
     return {
         "arguments": arguments,
         "server": f"`gunicorn {' '.join(GUNICORN_ARGS)} --bind 127.0.0.1:<free port> wsgi:app` "
-        "(gthread), "
+        "(the shipped gunicorn.conf.py otherwise: gevent workers), "
         "HUIYUAN_ENV unset, LOG_FORMAT=json to a file, DATABASE_URL "
         f"`{DATABASE_URL}`, REDIS_URL `{REDIS_URL}`",
         "load": f"{args.concurrency} client processes, closed loop, one keep-alive "
