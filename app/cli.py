@@ -1,17 +1,23 @@
-"""CLI commands of the app: database, partners, admins, demo data."""
+"""CLI commands of the app: database, partners, admins, demo data.
+
+Every command and option carries help text (tests/api/test_cli.py walks the tree); groups
+are ``app.cli_base.Group``, so a DomainError prints as one line (see there).
+"""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import click
 from flask import Flask
-from flask.cli import AppGroup
 
 from app.admins import services as admin_services
+from app.admins.models import ROLES
 from app.admins.operations import CLI
-from app.errors import DomainError
+from app.cli_base import Command, CommandError, Group, warn_under_flask_run
 from app.migrate import alembic_config, upgrade_database
+from app.partners import nonces
 from app.partners import services as partner_services
 from app.web.deps import container
 
@@ -22,9 +28,10 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(admins_group)
     app.cli.add_command(seed_demo)
     app.cli.add_command(openapi_command)
+    warn_under_flask_run(app)
 
 
-@click.group("db", cls=AppGroup)
+@click.group("db", cls=Group)
 def db_group() -> None:
     """Schema migrations (Alembic)."""
 
@@ -40,6 +47,7 @@ def db_upgrade(revision: str) -> None:
 @db_group.command("downgrade")
 @click.argument("revision")
 def db_downgrade(revision: str) -> None:
+    """Migrate the database back to REVISION (e.g. -1: one step)."""
     from alembic import command
 
     with container().engine.begin() as connection:
@@ -47,7 +55,7 @@ def db_downgrade(revision: str) -> None:
 
 
 @db_group.command("revision")
-@click.option("-m", "--message", required=True)
+@click.option("-m", "--message", required=True, help="What the migration does (its file name).")
 def db_revision(message: str) -> None:
     """Autogenerate a migration from the models."""
     from alembic import command
@@ -58,19 +66,19 @@ def db_revision(message: str) -> None:
 
 @db_group.command("current")
 def db_current() -> None:
+    """Print the revision the database is at."""
     from alembic import command
 
     with container().engine.connect() as connection:
         command.current(alembic_config(connection))
 
 
-def _fail(error: DomainError) -> None:
-    raise click.ClickException(f"{error.code}: {error.message} {error.details or ''}".strip())
-
-
-@click.group("partners", cls=AppGroup)
+@click.group("partners", cls=Group)
 def partners_group() -> None:
     """Store systems that call the open API."""
+
+
+_PARTNER_REF = "APP_KEY_OR_ID: the partner's app key, or its numeric id."
 
 
 @partners_group.command("create")
@@ -87,21 +95,16 @@ def partners_group() -> None:
     "(others need the member's card QR code).",
 )
 def partners_create(name: str, channels: str | None, trusted: bool) -> None:
-    """Create a partner and print its app key and secret (shown once) as JSON."""
+    """Create a partner called NAME and print its app key and secret (shown once) as JSON."""
     deps = container()
-    allowed = None if channels is None else channels.split(",")
-    try:
-        credentials = partner_services.create_partner(
-            uow=deps.uow(),
-            actor=CLI,
-            name=name,
-            secret_key=deps.config.secret_key,
-            channels=allowed,
-            trusted=trusted,
-        )
-    except DomainError as error:
-        _fail(error)
-        return
+    credentials = partner_services.create_partner(
+        uow=deps.uow(),
+        actor=CLI,
+        name=name,
+        secret_key=deps.config.secret_key,
+        channels=None if channels is None else channels.split(","),
+        trusted=trusted,
+    )
     click.echo(json.dumps({"app_key": credentials.app_key, "app_secret": credentials.app_secret}))
 
 
@@ -111,6 +114,23 @@ def partners_list() -> None:
     every channel), trusted; never a secret."""
     for partner in partner_services.list_partners(uow=container().uow()):
         click.echo(json.dumps(_partner_row(partner), ensure_ascii=False))
+
+
+@partners_group.command("show", epilog=_PARTNER_REF)
+@click.argument("app_key_or_id")
+def partners_show(app_key_or_id: str) -> None:
+    """One partner as JSON: the fields of `list`, and last_signed_request_at (the X-Timestamp
+    of its newest accepted request while its nonces are kept, about 10 minutes; else null).
+    Never a secret."""
+    deps = container()
+    partner = partner_services.show_partner(uow=deps.uow(), app_key_or_id=app_key_or_id)
+    newest = nonces.newest_nonce_timestamp(deps.redis, app_key=partner.app_key)
+    row = _partner_row(partner) | {
+        "last_signed_request_at": (
+            None if newest is None else datetime.fromtimestamp(newest, UTC).isoformat()
+        )
+    }
+    click.echo(json.dumps(row, ensure_ascii=False))
 
 
 def _partner_row(partner: partner_services.PartnerSummary) -> dict[str, object]:
@@ -125,22 +145,18 @@ def _partner_row(partner: partner_services.PartnerSummary) -> dict[str, object]:
     }
 
 
-@partners_group.command("disable")
+@partners_group.command("disable", epilog=_PARTNER_REF)
 @click.argument("app_key_or_id")
 def partners_disable(app_key_or_id: str) -> None:
     """Refuse the partner's requests from now on (every worker within a second; audited)."""
     deps = container()
-    try:
-        partner = partner_services.disable_partner(
-            uow=deps.uow(), redis=deps.redis, actor=CLI, app_key_or_id=app_key_or_id
-        )
-    except DomainError as error:
-        _fail(error)
-        return
+    partner = partner_services.disable_partner(
+        uow=deps.uow(), redis=deps.redis, actor=CLI, app_key_or_id=app_key_or_id
+    )
     click.echo(json.dumps({"id": partner.id, "app_key": partner.app_key, "active": False}))
 
 
-@partners_group.command("configure")
+@partners_group.command("configure", epilog=_PARTNER_REF)
 @click.argument("app_key_or_id")
 @click.option(
     "--channels",
@@ -156,38 +172,30 @@ def partners_configure(app_key_or_id: str, channels: str | None, trusted: bool |
     """Change an existing partner's channels or trust (every worker within a second;
     audited); prints the partner as JSON."""
     deps = container()
-    try:
-        partner = partner_services.configure_partner(
-            uow=deps.uow(),
-            redis=deps.redis,
-            actor=CLI,
-            app_key_or_id=app_key_or_id,
-            channels=None if channels is None else channels.split(","),
-            trusted=trusted,
-        )
-    except DomainError as error:
-        _fail(error)
-        return
+    partner = partner_services.configure_partner(
+        uow=deps.uow(),
+        redis=deps.redis,
+        actor=CLI,
+        app_key_or_id=app_key_or_id,
+        channels=None if channels is None else channels.split(","),
+        trusted=trusted,
+    )
     click.echo(json.dumps(_partner_row(partner), ensure_ascii=False))
 
 
-@partners_group.command("rotate")
+@partners_group.command("rotate", epilog=_PARTNER_REF)
 @click.argument("app_key_or_id")
 def partners_rotate(app_key_or_id: str) -> None:
     """Give the partner a new secret, printed once as JSON; the old one stops working
     (every worker within a second; audited)."""
     deps = container()
-    try:
-        credentials = partner_services.rotate_partner_secret(
-            uow=deps.uow(),
-            redis=deps.redis,
-            actor=CLI,
-            app_key_or_id=app_key_or_id,
-            secret_key=deps.config.secret_key,
-        )
-    except DomainError as error:
-        _fail(error)
-        return
+    credentials = partner_services.rotate_partner_secret(
+        uow=deps.uow(),
+        redis=deps.redis,
+        actor=CLI,
+        app_key_or_id=app_key_or_id,
+        secret_key=deps.config.secret_key,
+    )
     click.echo(json.dumps({"app_key": credentials.app_key, "app_secret": credentials.app_secret}))
 
 
@@ -212,13 +220,13 @@ def partners_reencrypt() -> None:
         )
     )
     if report.unreadable:
-        raise click.ClickException(
+        raise CommandError(
             "no key of SECRET_KEY and SECRET_KEY_FALLBACKS decrypts the secrets of "
             f"{', '.join(report.unreadable)}: restore the key, or rotate those partners"
         )
 
 
-@click.group("admins", cls=AppGroup)
+@click.group("admins", cls=Group)
 def admins_group() -> None:
     """Operator and staff accounts."""
 
@@ -234,21 +242,24 @@ _POLICY_HELP = (
 @click.option(
     "--password", prompt=True, hide_input=True, confirmation_prompt=True, help=_POLICY_HELP
 )
-@click.option("--role", required=True, type=click.Choice(["admin", "operator", "analyst", "staff"]))
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(ROLES),
+    help="admin: everything; operator: members and points; analyst: read only; "
+    "staff: their own customers.",
+)
 @click.option("--wecom-userid", default=None, help="Staff: their WeCom userid.")
 def admins_create(username: str, password: str, role: str, wecom_userid: str | None) -> None:
-    try:
-        admin = admin_services.create_admin(
-            uow=container().uow(),
-            actor=CLI,
-            username=username,
-            password=password,
-            role=role,
-            wecom_userid=wecom_userid,
-        )
-    except DomainError as error:
-        _fail(error)
-        return
+    """Create an operator or staff account (audited); prints it as JSON."""
+    admin = admin_services.create_admin(
+        uow=container().uow(),
+        actor=CLI,
+        username=username,
+        password=password,
+        role=role,
+        wecom_userid=wecom_userid,
+    )
     click.echo(json.dumps({"id": admin.id, "username": admin.username, "role": admin.role}))
 
 
@@ -256,28 +267,44 @@ def admins_create(username: str, password: str, role: str, wecom_userid: str | N
 def admins_list() -> None:
     """Every account as a JSON line: username, role, active, last log-in."""
     for admin in admin_services.list_admins(uow=container().uow()):
-        last = admin.last_login_at.isoformat() if admin.last_login_at else None
         click.echo(
             json.dumps(
                 {
                     "username": admin.username,
                     "role": admin.role,
                     "active": admin.active,
-                    "last_login_at": last,
+                    "last_login_at": _iso(admin.last_login_at),
                 }
             )
         )
 
 
+@admins_group.command("show")
+@click.argument("username")
+def admins_show(username: str) -> None:
+    """The account USERNAME as JSON: username, role, active, created_at, last_login_at,
+    wecom_userid; never its password hash."""
+    admin = admin_services.show_admin(uow=container().uow(), username=username)
+    row = {
+        "username": admin.username,
+        "role": admin.role,
+        "active": admin.active,
+        "created_at": _iso(admin.created_at),
+        "last_login_at": _iso(admin.last_login_at),
+        "wecom_userid": admin.wecom_userid,
+    }
+    click.echo(json.dumps(row, ensure_ascii=False))
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
 @admins_group.command("disable")
 @click.argument("username")
 def admins_disable(username: str) -> None:
-    """Refuse the account's log-ins and, from the next request, its tokens."""
-    try:
-        admin_services.disable_admin(uow=container().uow(), actor=CLI, username=username)
-    except DomainError as error:
-        _fail(error)
-        return
+    """Refuse the account USERNAME's log-ins and, from the next request, its tokens."""
+    admin_services.disable_admin(uow=container().uow(), actor=CLI, username=username)
     click.echo(json.dumps({"username": username, "active": False}))
 
 
@@ -287,20 +314,21 @@ def admins_disable(username: str) -> None:
     "--password", prompt=True, hide_input=True, confirmation_prompt=True, help=_POLICY_HELP
 )
 def admins_reset_password(username: str, password: str) -> None:
-    """Set a new password (prompted for, hidden, twice)."""
-    try:
-        admin_services.reset_password(
-            uow=container().uow(), actor=CLI, username=username, password=password
-        )
-    except DomainError as error:
-        _fail(error)
-        return
+    """Set a new password for USERNAME (prompted for, hidden, twice); its sessions end."""
+    admin_services.reset_password(
+        uow=container().uow(), actor=CLI, username=username, password=password
+    )
     click.echo(json.dumps({"username": username, "password_reset": True}))
 
 
-@click.command("seed-demo")
+@click.command("seed-demo", cls=Command)
 @click.option(
-    "--members", "count", default=1000, show_default=True, type=click.IntRange(0, 10_000_000)
+    "--members",
+    "count",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(0, 10_000_000),
+    help="How many demo members to insert.",
 )
 @click.option("--if-empty", is_flag=True, help="Only when there are no members yet.")
 @click.option("--seed", default=None, type=int, help="Random seed, for repeatable data.")
@@ -317,8 +345,13 @@ def seed_demo(count: int, if_empty: bool, seed: int | None) -> None:
     click.echo(f"seeded {count} members")
 
 
-@click.command("openapi")
-@click.option("--output", type=click.Path(dir_okay=False), default=None, help="File to write.")
+@click.command("openapi", cls=Command)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="File to write (default: print it).",
+)
 def openapi_command(output: str | None) -> None:
     """Print (or write) the OpenAPI document generated from the endpoints' schemas."""
     from flask import current_app

@@ -10,8 +10,8 @@ from app.web.deps import container
 
 def register_simulator_command(app: Flask) -> None:
     @app.cli.command("wechat-sim")
-    @click.option("--host", default="127.0.0.1", show_default=True)
-    @click.option("--port", default=8200, show_default=True, type=int)
+    @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+    @click.option("--port", default=8200, show_default=True, type=int, help="Port to listen on.")
     def wechat_sim(host: str, port: int) -> None:
         """Serve the WeChat and WeCom simulator for development and tests."""
         from wechat_hooks.simulator import serve

@@ -113,10 +113,15 @@ def list_admins(*, uow: UnitOfWork) -> list[AdminUser]:
         return list(uow.session.scalars(select(AdminUser).order_by(AdminUser.username)))
 
 
-def _by_username(uow: UnitOfWork, username: str) -> AdminUser:
-    admin = uow.session.scalars(
-        select(AdminUser).where(AdminUser.username == username).with_for_update()
-    ).one_or_none()
+def show_admin(*, uow: UnitOfWork, username: str) -> AdminUser:
+    """One account by username; NotFound when there is none."""
+    with uow:
+        return _by_username(uow, username, lock=False)
+
+
+def _by_username(uow: UnitOfWork, username: str, *, lock: bool = True) -> AdminUser:
+    query = select(AdminUser).where(AdminUser.username == username)
+    admin = uow.session.scalars(query.with_for_update() if lock else query).one_or_none()
     if admin is None:
         raise NotFound("No such account.", field="username")
     return admin

@@ -21,6 +21,13 @@ def claim_nonce(redis: Any, *, app_key: str, nonce: str, timestamp: int, window:
     return bool(added)
 
 
+def newest_nonce_timestamp(redis: Any, *, app_key: str) -> int | None:
+    """The X-Timestamp of the partner's newest accepted request still in its nonce set (kept
+    for about twice the window), or None: a look-back that costs the hot path nothing."""
+    newest = redis.zrevrange(KEY_PREFIX + app_key, 0, 0, withscores=True)
+    return int(newest[0][1]) if newest else None
+
+
 def purge_expired_nonces(redis: Any, *, now_ts: int, window: int) -> int:
     removed = 0
     for key in redis.scan_iter(match=KEY_PREFIX + "*", count=500):

@@ -239,9 +239,19 @@ def list_partners(*, uow: UnitOfWork) -> list[PartnerSummary]:
         return [_summary(p) for p in uow.session.scalars(select(Partner).order_by(Partner.id))]
 
 
+def show_partner(*, uow: UnitOfWork, app_key_or_id: str) -> PartnerSummary:
+    """One partner by app key or id (never its secret); NotFound when none has it."""
+    with uow:
+        return _summary(_partner_by_ref(uow, app_key_or_id, lock=False))
+
+
 def _locked_partner(uow: UnitOfWork, app_key_or_id: str) -> Partner:
+    return _partner_by_ref(uow, app_key_or_id, lock=True)
+
+
+def _partner_by_ref(uow: UnitOfWork, app_key_or_id: str, *, lock: bool) -> Partner:
     ref = app_key_or_id.strip()
-    query = select(Partner).with_for_update()
+    query = select(Partner).with_for_update() if lock else select(Partner)
     if ref.isascii() and ref.isdigit() and len(ref) <= 18:
         query = query.where(Partner.id == int(ref))
     else:
