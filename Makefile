@@ -11,8 +11,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
-## Migrate, seed demo data if empty, start the API (:8000), the WeChat simulator (:8200)
-## and the jobs process on embedded defaults (SQLite under var/, in-process Redis).
+## Migrate, seed demo data if empty, start the API (:8000, HUIYUAN_PORT), the WeChat simulator
+## (:8200, HUIYUAN_SIM_PORT) and the jobs process on embedded defaults (SQLite under var/,
+## in-process Redis); a port in use is reported before anything starts.
 run: $(STAMP)
 	bin/run-local
 

@@ -328,18 +328,48 @@ def admins_reset_password(username: str, password: str) -> None:
     default=1000,
     show_default=True,
     type=click.IntRange(0, 10_000_000),
-    help="How many demo members to insert.",
+    help="Extra members without history, inserted in batches (for volume).",
+)
+@click.option(
+    "--story-members",
+    default=24,
+    show_default=True,
+    type=click.IntRange(0, 10_000),
+    help="Members with identities, orders, points, check-ins and tier history.",
 )
 @click.option("--if-empty", is_flag=True, help="Only when there are no members yet.")
 @click.option("--seed", default=None, type=int, help="Random seed, for repeatable data.")
-def seed_demo(count: int, if_empty: bool, seed: int | None) -> None:
-    """Insert realistic demo members in batches."""
+def seed_demo(count: int, story_members: int, if_empty: bool, seed: int | None) -> None:
+    """Seed demo data: the tier ladder and points rules (where unset), members with a
+    history written through the real use cases (safe to rerun), then extra members."""
+    from app.demo import seed as demo
     from app.members.demo import count_members, seed_members
 
     deps = container()
     if if_empty and count_members(deps.engine) > 0:
         click.echo("members exist; demo data not seeded")
         return
+    programme = demo.seed_programme(uow=deps.uow(), actor=CLI)
+    click.echo(f"programme: {programme.tiers} tiers, {programme.settings} settings documents")
+    if story_members:
+        done = demo.seed_members(
+            uow=deps.uow(),
+            redis=deps.redis,
+            actor=CLI,
+            secret_key=deps.config.secret_key,
+            appid=deps.config.wechat_mp_appid,
+            count=story_members,
+            seed=7 if seed is None else seed,
+        )
+        click.echo(
+            "members with history: {members} new, {orders} orders, {refunds} refunds, "
+            "{till_spends} till spends, {checkins} check-ins".format_map(
+                {
+                    key: done[key]
+                    for key in ("members", "orders", "refunds", "till_spends", "checkins")
+                }
+            )
+        )
     with click.progressbar(length=count, label="seeding members") as bar:
         seed_members(deps.engine, count=count, seed=seed, progress=bar.update)
     click.echo(f"seeded {count} members")

@@ -48,7 +48,9 @@ def main() -> None:
     try:
         flask("db", "upgrade")
         startup = flask("jobs", "list")  # the cost of starting the CLI, for reference
-        seconds = flask("seed-demo", "--members", str(members), "--seed", "7")
+        seconds = flask(
+            "seed-demo", "--members", str(members), "--story-members", "0", "--seed", "7"
+        )
         counts = mariadb(
             "SELECT COUNT(*), COUNT(DISTINCT card_no), COUNT(phone), COUNT(DISTINCT phone)"
             " FROM members",
