@@ -39,7 +39,7 @@ def main(database_url: str, log_path: str, block_at: int, lease_seconds: int) ->
     uow = UnitOfWork(make_session_factory(engine))
     policy = DrainPolicy(batch_size=50, lease_seconds=lease_seconds)
     result = outbox.drain(uow=uow, handlers=[probe("probe.a"), probe("probe.b")], policy=policy)
-    print(result, flush=True)  # noqa: T201
+    print(result, flush=True)
 
 
 if __name__ == "__main__":

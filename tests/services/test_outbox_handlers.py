@@ -1,8 +1,6 @@
 """What the outbox's handlers do with the domain's events: the points-expiry notice
 (through a Messenger: the fake, and WeChat's simulator) and the member timeline."""
 
-# ruff: noqa: PLR0917 - pytest passes fixtures by name; a test asks for what it needs
-
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
