@@ -6,6 +6,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from app.errors import DomainError
 from app.outbox import services as outbox
 from app.web.deps import container
 from jobs.registry import JOBS, find_job
@@ -66,7 +67,10 @@ def outbox_list(dead: bool, pending: bool, limit: int) -> None:
 @click.argument("message_id", type=int)
 def outbox_retry(message_id: int) -> None:
     """Put a dead letter back in the queue; the next drain tries it again."""
-    message = outbox.retry_message(uow=container().uow(), message_id=message_id)
+    try:
+        message = outbox.retry_message(uow=container().uow(), message_id=message_id)
+    except DomainError as error:
+        raise click.ClickException(f"{error.code}: {error.message}") from None
     click.echo(f"{message.id}: queued again")
 
 
