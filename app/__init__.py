@@ -44,13 +44,43 @@ def _build_container(config: Config, overrides: dict[str, Any]) -> Container:
         ),
     )
     redis = overrides.get("redis") or make_redis(config)
+    messenger = overrides.get("messenger") or _messenger(config, redis)
     return Container(
         config=config,
         engine=engine,
         session_factory=overrides.get("session_factory") or make_session_factory(engine),
         redis=redis,
         mp_auth=overrides.get("mp_auth") or _miniprogram_adapter(config, redis),
+        messenger=messenger,
+        outbox_handlers=_outbox_handlers(config, messenger),
     )
+
+
+def _messenger(config: Config, redis: Any) -> Any:
+    from app.messaging.adapters import NullMessenger
+    from app.messaging.ports import NoticeKind
+    from wechat_hooks.clients import make_wechat_client
+    from wechat_hooks.messenger import WeChatMessenger
+
+    if config.messenger == "null":
+        return NullMessenger()
+    client = make_wechat_client(
+        config.wechat_mp_appid,
+        config.wechat_mp_secret,
+        api_base=config.wechat_api_base,
+        redis=redis,
+        key_prefix="wechat:mp",
+    )
+    templates = {NoticeKind.POINTS_EXPIRING: config.wechat_template_points_expiring}
+    return WeChatMessenger(client, templates)
+
+
+def _outbox_handlers(config: Config, messenger: Any) -> tuple[Any, ...]:
+    """Every subscriber to the outbox's events; add a context's handler here."""
+    from app.messaging.handlers import expiry_reminder_handler
+    from app.timeline.handlers import TIMELINE_HANDLER
+
+    return (TIMELINE_HANDLER, expiry_reminder_handler(messenger, mp_appid=config.wechat_mp_appid))
 
 
 def _miniprogram_adapter(config: Config, redis: Any) -> Any:

@@ -71,6 +71,15 @@ class Config:
     redis_connect_timeout: int = 1
     redis_socket_timeout: int = 3
     idempotency_lease_seconds: int = 60
+    # The outbox drain (jobs process): see app/outbox/rules.py DrainPolicy.
+    outbox_batch_size: int = 100
+    outbox_lease_seconds: int = 120
+    outbox_max_attempts: int = 8
+    outbox_backoff_seconds: int = 30
+    # How notices reach members: "wechat" (subscribe messages) or "null" (dropped).
+    messenger: str = "wechat"
+    # Mini-program subscribe-message template for the points-expiry notice; unset: skipped.
+    wechat_template_points_expiring: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -100,6 +109,18 @@ class Config:
             "REDIS_SOCKET_TIMEOUT": self.redis_socket_timeout,
             "IDEMPOTENCY_LEASE_SECONDS": self.idempotency_lease_seconds,
         }
+
+    def _validate_outbox(self) -> None:
+        for name, value in (
+            ("OUTBOX_BATCH_SIZE", self.outbox_batch_size),
+            ("OUTBOX_LEASE_SECONDS", self.outbox_lease_seconds),
+            ("OUTBOX_MAX_ATTEMPTS", self.outbox_max_attempts),
+            ("OUTBOX_BACKOFF_SECONDS", self.outbox_backoff_seconds),
+        ):
+            if value <= 0:
+                raise ConfigError(f"{name} must be a positive integer")
+        if self.messenger not in ("wechat", "null"):
+            raise ConfigError(f"MESSENGER must be wechat or null, got {self.messenger!r}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
@@ -142,6 +163,14 @@ class Config:
             redis_connect_timeout=read.number("REDIS_CONNECT_TIMEOUT", 1),
             redis_socket_timeout=read.number("REDIS_SOCKET_TIMEOUT", 3),
             idempotency_lease_seconds=read.number("IDEMPOTENCY_LEASE_SECONDS", 60),
+            outbox_batch_size=read.number("OUTBOX_BATCH_SIZE", cls.outbox_batch_size),
+            outbox_lease_seconds=read.number("OUTBOX_LEASE_SECONDS", cls.outbox_lease_seconds),
+            outbox_max_attempts=read.number("OUTBOX_MAX_ATTEMPTS", cls.outbox_max_attempts),
+            outbox_backoff_seconds=read.number(
+                "OUTBOX_BACKOFF_SECONDS", cls.outbox_backoff_seconds
+            ),
+            messenger=read.text("MESSENGER", cls.messenger),
+            wechat_template_points_expiring=read.optional("WECHAT_TEMPLATE_POINTS_EXPIRING"),
         )
         config.validate(explicit={key for key, value in env.items() if value.strip()})
         return config
@@ -163,6 +192,7 @@ class Config:
         for name, seconds in self._timeouts().items():
             if seconds <= 0:
                 raise ConfigError(f"{name} must be a positive number of seconds")
+        self._validate_outbox()
         if not self.is_production:
             return
         given = explicit if explicit is not None else set()

@@ -10,6 +10,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Config
 from app.members.ports import MiniProgramAuth
+from app.messaging.adapters import NullMessenger
+from app.messaging.ports import Messenger
+from app.outbox.rules import DrainPolicy
+from app.outbox.services import Handler
 from app.partners.services import PartnerCache
 from app.uow import UnitOfWork
 
@@ -21,11 +25,22 @@ class Container:
     session_factory: sessionmaker[Session]
     redis: Any
     mp_auth: MiniProgramAuth
+    messenger: Messenger = field(default_factory=NullMessenger)
+    # What the outbox drain hands each event to (built by create_app from the messenger).
+    outbox_handlers: tuple[Handler, ...] = ()
     # Per app: each worker process has its own, invalidated through Redis (see PartnerCache).
     partner_cache: PartnerCache = field(default_factory=PartnerCache)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory)
+
+    def drain_policy(self) -> DrainPolicy:
+        return DrainPolicy(
+            batch_size=self.config.outbox_batch_size,
+            lease_seconds=self.config.outbox_lease_seconds,
+            max_attempts=self.config.outbox_max_attempts,
+            backoff_seconds=self.config.outbox_backoff_seconds,
+        )
 
 
 def make_redis(config: Config) -> Any:

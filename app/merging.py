@@ -15,9 +15,16 @@ from app.checkins.operations import move_checkins
 from app.orders.operations import move_orders
 from app.points.operations import move_points
 from app.tiers.operations import move_tier
+from app.timeline.operations import move_timeline
 
 MergeStep = Callable[[Session, int, int], dict[str, Any]]
 
 # Points before tier: the tier step reads nothing the points step changes, but a fixed
 # order keeps row locks taken in the same order by every merge.
-MERGE_STEPS: tuple[MergeStep, ...] = (move_points, move_orders, move_tier, move_checkins)
+MERGE_STEPS: tuple[MergeStep, ...] = (
+    move_points,
+    move_orders,
+    move_tier,
+    move_checkins,
+    move_timeline,
+)

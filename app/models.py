@@ -7,10 +7,12 @@ from app.idempotency.models import IdempotencyRecord
 from app.members.models import Member, MemberIdentity, MemberMerge, MemberSession
 from app.ops.models import JobRun
 from app.orders.models import Order, OrderItem, Refund
+from app.outbox.models import OutboxDelivery, OutboxMessage
 from app.partners.models import Partner
 from app.points.models import ExpiryReminder, PointsAccount, PointsEntry, PointsLot
 from app.settings.models import SettingsDocument
 from app.tiers.models import MemberTier, Tier, TierChange
+from app.timeline.models import TimelineEntry
 
 __all__ = [
     "AdminSession",
@@ -28,6 +30,8 @@ __all__ = [
     "MemberTier",
     "Order",
     "OrderItem",
+    "OutboxDelivery",
+    "OutboxMessage",
     "Partner",
     "PointsAccount",
     "PointsEntry",
@@ -36,4 +40,5 @@ __all__ = [
     "SettingsDocument",
     "Tier",
     "TierChange",
+    "TimelineEntry",
 ]

@@ -1,7 +1,8 @@
 """Unit of work: one use case, one transaction, committed explicitly.
 
 Leaving the ``with`` block without ``commit()`` rolls back. Callbacks registered with
-``after_commit`` run only once the transaction is durable (WeChat calls, Redis).
+``after_commit`` run only once the transaction is durable (WeChat calls, Redis);
+events given to ``emit`` are written with the transaction and drained later.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from types import TracebackType
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
+
+from app.outbox import operations as outbox
+from app.outbox.events import Event
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +69,11 @@ class UnitOfWork:
 
     def after_commit(self, hook: Callable[[], Any]) -> None:
         self._after_commit.append(hook)
+
+    def emit(self, event: Event) -> None:
+        """Record a domain event in this transaction's outbox: it exists iff the change
+        it announces commits, and the outbox drain hands it to its handlers."""
+        outbox.emit(self.session, event)
 
     def flush(self) -> None:
         self.session.flush()

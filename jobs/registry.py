@@ -35,7 +35,18 @@ JOBS: tuple[Job, ...] = (
         "cron",
         {"hour": 1, "minute": 0},
         lock_seconds=3 * 3600,
-        description="Record members whose points expire within reminder_days_before.",
+        description=(
+            "Record members whose points expire within reminder_days_before; "
+            "each gets a points.expiring event, sent as a notice by outbox.drain."
+        ),
+    ),
+    Job(
+        "outbox.drain",
+        tasks.drain_outbox,
+        "interval",
+        {"seconds": 30},
+        lock_seconds=900,
+        description="Hand pending outbox events to their handlers (notices, timeline).",
     ),
     Job(
         "tiers.assess",

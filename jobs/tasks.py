@@ -12,6 +12,7 @@ from app.admins import sessions as admin_sessions
 from app.container import Container
 from app.idempotency import services as idempotency
 from app.members import sessions as member_sessions
+from app.outbox import services as outbox
 from app.partners import nonces
 from app.points import services as points
 from app.tiers import services as tiers
@@ -45,6 +46,10 @@ def expire_points(deps: Container) -> dict[str, Any]:
 
 def remind_expiring_points(deps: Container) -> dict[str, Any]:
     return points.remind_expiring(uow=deps.uow())
+
+
+def drain_outbox(deps: Container) -> dict[str, Any]:
+    return outbox.drain(uow=deps.uow(), handlers=deps.outbox_handlers, policy=deps.drain_policy())
 
 
 def assess_tiers(deps: Container) -> dict[str, Any]:

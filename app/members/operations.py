@@ -10,7 +10,15 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.members import rules
-from app.members.models import PROVIDER_CHANNEL, Member, MemberIdentity, MemberMerge
+from app.members.models import (
+    PROVIDER_CHANNEL,
+    PROVIDER_MINIPROGRAM,
+    Member,
+    MemberIdentity,
+    MemberMerge,
+)
+from app.outbox.events import Event, Topic
+from app.outbox.operations import emit
 from app.retry import RaceLost
 
 
@@ -58,12 +66,34 @@ def get_active(session: Session, member_id: int) -> Member | None:
     return resolve(session, session.get(Member, member_id))
 
 
+def miniprogram_openid(session: Session, member_id: int, app_id: str) -> str | None:
+    """The member's openid in the mini-program, the address of its subscribe messages."""
+    return session.scalars(
+        select(MemberIdentity.external_id)
+        .where(
+            MemberIdentity.member_id == member_id,
+            MemberIdentity.provider == PROVIDER_MINIPROGRAM,
+            MemberIdentity.app_id == app_id,
+        )
+        .order_by(MemberIdentity.id.desc())
+        .limit(1)
+    ).first()
+
+
 def create_member(session: Session, *, registration_channel: str, **profile: Any) -> Member:
     member = Member(
         card_no=rules.new_card_no(), registration_channel=registration_channel, **profile
     )
     session.add(member)
     session.flush()
+    emit(
+        session,
+        Event(
+            Topic.MEMBER_JOINED,
+            {"member_id": member.id, "channel": registration_channel},
+            member_id=member.id,
+        ),
+    )
     return member
 
 
@@ -148,6 +178,14 @@ def merge_members(session: Session, *, loser: Member, survivor: Member, reason: 
     )
     session.add(merge)
     session.flush()
+    emit(
+        session,
+        Event(
+            Topic.MEMBER_MERGED,
+            {"from_member_id": loser.id, "into_member_id": survivor.id, "reason": reason},
+            member_id=survivor.id,
+        ),
+    )
     return merge
 
 

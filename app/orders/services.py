@@ -22,6 +22,8 @@ from app.members import operations as members
 from app.members import rules as member_rules
 from app.members.models import Member
 from app.orders.models import Order, OrderItem, Refund
+from app.outbox.events import Event, Topic
+from app.outbox.operations import emit
 from app.points import operations as points
 from app.points import rules as points_rules
 from app.tiers import operations as tiers
@@ -168,6 +170,7 @@ def record_order(
         tier = tiers.upgrade_after_order(session, member_id=owner.id, order_id=order.id)
         # Both set last, so the order row is updated once, at commit.
         order.points_earned, order.tier_after = earned, tiers.tier_view(tier)
+        emit(session, _order_recorded(order, earned))
         return {
             "order_id": order.id,
             "member_id": owner.id,
@@ -177,6 +180,20 @@ def record_order(
 
     key = external.ExternalKey(sender.id, "order", external_id, channel)
     return _outcome(external.run_once(uow=uow, key=key, request=request, work=work))
+
+
+def _order_recorded(order: Order, earned: int) -> Event:
+    payload = {
+        "order_id": order.id,
+        "member_id": order.member_id,
+        "channel": order.channel,
+        "external_id": order.external_id,
+        "store_code": order.store_code,
+        "amount_cents": order.amount_cents,
+        "points_earned": earned,
+        "paid_at": order.paid_at.isoformat(),
+    }
+    return Event(Topic.ORDER_RECORDED, payload, member_id=order.member_id)
 
 
 def _earn_for_order(session: Session, owner: Member, order: Order) -> int:
@@ -286,6 +303,16 @@ def record_refund(
         )
         session.add(refund)
         session.flush()
+        payload = {
+            "refund_id": refund.id,
+            "order_id": order.id,
+            "member_id": order.member_id,
+            "channel": channel,
+            "external_id": external_id,
+            "amount_cents": amount_cents,
+            "points_reversed": taken,
+        }
+        emit(session, Event(Topic.ORDER_REFUNDED, payload, member_id=order.member_id))
         return {"refund_id": refund.id, "points_reversed": taken, "debt_added": result.debt_added}
 
     key = external.ExternalKey(sender.id, "refund", external_id, channel)

@@ -14,6 +14,7 @@ from app import clock
 from app.admins.operations import Actor, record_change
 from app.errors import NotFound, ValidationFailed
 from app.members import operations as members
+from app.outbox.events import Event, Topic
 from app.points import operations as points
 from app.points import queries
 from app.points.models import ExpiryReminder, PointsEntry, PointsLot
@@ -61,6 +62,14 @@ def _adjust(uow: UnitOfWork, actor: Actor, member_id: int, delta: int, reason: s
             before={"balance": before},
             after={"balance": entry.balance_after, "delta": delta, "reason": reason},
         )
+        payload = {
+            "member_id": member.id,
+            "entry_id": entry.id,
+            "delta": delta,
+            "balance_after": entry.balance_after,
+            "reason": reason,
+        }
+        uow.emit(Event(Topic.POINTS_ADJUSTED, payload, member_id=member.id))
         uow.commit()
         return entry
 
@@ -106,7 +115,8 @@ def expire_points(*, uow: UnitOfWork, batch_size: int = BATCH_SIZE) -> dict[str,
 
 def remind_expiring(*, uow: UnitOfWork, batch_size: int = BATCH_SIZE) -> dict[str, int]:
     """Record, once per member and expiry instant, points that expire within
-    ``reminder_days_before``; the messaging capability sends them. Batches of members."""
+    ``reminder_days_before``, each with a ``points.expiring`` event in the same
+    transaction: the outbox drain hands it to the messaging handler. Batches of members."""
     now = clock.now()
     recorded, after = 0, 0
     while True:
@@ -151,12 +161,23 @@ def _record_reminders(uow: UnitOfWork, rows: Sequence[Any]) -> int:
     for member_id, expires_at, total in rows:
         if (member_id, expires_at.replace(microsecond=0)) in existing:
             continue
+        reminder = ExpiryReminder(member_id=member_id, expires_at=expires_at, points=int(total))
         try:
             with uow.session.begin_nested():
-                uow.session.add(
-                    ExpiryReminder(member_id=member_id, expires_at=expires_at, points=int(total))
-                )
-            added += 1
+                uow.session.add(reminder)
         except IntegrityError:  # a concurrent run recorded it
             continue
+        uow.emit(_expiring(reminder))
+        added += 1
     return added
+
+
+def _expiring(reminder: ExpiryReminder) -> Event:
+    """The notice is sent by the messaging handler when the outbox drains."""
+    payload = {
+        "reminder_id": reminder.id,
+        "member_id": reminder.member_id,
+        "points": reminder.points,
+        "expires_at": reminder.expires_at.isoformat(),
+    }
+    return Event(Topic.POINTS_EXPIRING, payload, member_id=reminder.member_id)

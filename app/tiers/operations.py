@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.orders import operations as orders
+from app.outbox.events import Event, Topic
+from app.outbox.operations import emit
 from app.points import queries as points
 from app.settings.operations import read_document
 from app.tiers import rules
@@ -101,16 +103,27 @@ def change_tier(
     row.tier_code = to.code if to else None
     row.achieved_at = now
     row.retain_until = now + timedelta(days=retention_days)
-    session.add(
-        TierChange(
-            member_id=member_id,
-            from_code=before.tier.code if before.tier else None,
-            to_code=to.code if to else None,
-            reason=reason,
-            metric_value=value,
-        )
+    change = TierChange(
+        member_id=member_id,
+        from_code=before.tier.code if before.tier else None,
+        to_code=to.code if to else None,
+        reason=reason,
+        metric_value=value,
     )
+    session.add(change)
     session.flush()
+    _announce(session, change)
+
+
+def _announce(session: Session, change: TierChange) -> None:
+    payload = {
+        "member_id": change.member_id,
+        "from": change.from_code,
+        "to": change.to_code,
+        "reason": change.reason,
+        "tier_change_id": change.id,
+    }
+    emit(session, Event(Topic.TIER_CHANGED, payload, member_id=change.member_id))
 
 
 def upgrade_after_order(session: Session, *, member_id: int, order_id: int) -> rules.TierRef | None:
@@ -171,14 +184,14 @@ def move_tier(session: Session, loser_id: int, survivor_id: int) -> dict[str, An
     row.tier_code = loser.tier.code if loser.tier else None
     row.retain_until = loser.retain_until
     row.achieved_at = clock.now()
-    session.add(
-        TierChange(
-            member_id=survivor_id,
-            from_code=survivor.tier.code if survivor.tier else None,
-            to_code=row.tier_code,
-            reason=f"merged from member {loser_id}",
-            metric_value=0,
-        )
+    change = TierChange(
+        member_id=survivor_id,
+        from_code=survivor.tier.code if survivor.tier else None,
+        to_code=row.tier_code,
+        reason=f"merged from member {loser_id}",
+        metric_value=0,
     )
+    session.add(change)
     session.flush()
+    _announce(session, change)
     return {"tier": row.tier_code}
