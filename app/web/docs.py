@@ -55,8 +55,7 @@ window.addEventListener("load", function () {
     layout: "BaseLayout",
     validatorUrl: null,
     defaultModelsExpandDepth: 0,
-    docExpansion: "list",
-    tagsSorter: "alpha"
+    docExpansion: "list"
   });
 });
 """

@@ -4,9 +4,14 @@ another host), under a Content-Security-Policy that allows this origin only."""
 from __future__ import annotations
 
 import re
+import subprocess
+import threading
+from collections.abc import Iterator
 from html.parser import HTMLParser
+from shutil import which
 
 import pytest
+from werkzeug.serving import make_server
 
 LINKED = {"script": "src", "link": "href", "img": "src"}
 
@@ -107,3 +112,49 @@ def test_the_page_points_at_the_served_document(client, page):
     document = client.get(page.spec_url)
     assert document.status_code == 200
     assert document.get_json()["openapi"].startswith("3.")
+
+
+CHROMIUM = next(
+    (found for name in ("chromium", "chromium-browser", "google-chrome") if (found := which(name))),
+    None,
+)
+
+
+@pytest.fixture
+def served(app) -> Iterator[str]:
+    """The app on a free loopback port, for a real browser."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no headless Chromium on this machine")
+def test_a_browser_renders_the_contract_offline(served, app):
+    """Headless Chromium, under the page's policy, builds the page from the app's assets
+    alone: the operations and the signing section are in the rendered page."""
+    rendered = subprocess.run(
+        [
+            str(CHROMIUM),
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=15000",
+            "--dump-dom",
+            f"{served}/docs",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=True,
+    ).stdout
+    operations = sum(
+        1
+        for item in app.test_client().get("/openapi.json").get_json()["paths"].values()
+        for method in item
+    )
+    assert rendered.count('class="opblock opblock-') == operations
+    assert "Signing open-API requests" in rendered
+    assert "/open/v1/orders" in rendered and "Mini-program: auth" in rendered
