@@ -40,10 +40,12 @@ class LoginOut(Schema):
     errors=("503",),
     tag=TAG,
     description="Called by the mini-program at start with the code from `wx.login`. The code "
-    "is exchanged with WeChat (`jscode2session`); the openid (and unionid) find the member, "
+    "is exchanged with WeChat (`jscode2session`); the openid (or unionid) finds the member, "
     "or a new member is created (`is_new`). The session_key stays on the server. Each call "
-    "opens a new session. A code WeChat refuses (used, expired, forged) is 401; WeChat "
-    "unreachable is 503 `unavailable`.",
+    "opens a new session. A code WeChat refuses (invalid, expired, already used) is 422 "
+    "`validation_error` on `code`: get a new one from `wx.login`. WeChat not answering is "
+    "503 `upstream_unavailable`; the database down is 503 `unavailable`, checked before the "
+    "code is spent, so the code stays good for a retry.",
     example={"code": "0c3Xkr000bYp7W1qBq300ZQ8Fm3Xkr0d"},
     response_example={
         "token": "eyJtIjoxLCJzIjoxfQ.axAx8w.Wa01N4NtCeIyT8omsP-JaqfXI0A",
@@ -76,11 +78,11 @@ def login(body: dict[str, Any]) -> dict[str, Any]:
     response=MemberSchema,
     errors=("401", "503"),
     tag=TAG,
-    description="Called with the code of the phone-number button "
-    "(`getPhoneNumber`); WeChat tells the number. When the number is already on another "
-    "member, the two are merged (points, identities, orders move to the surviving member) "
-    "and the answer is the surviving member, shaped as `GET /mp/v1/me`. Accepts "
-    "`Idempotency-Key`. A code WeChat refuses is 401; WeChat unreachable is 503.",
+    description="Called with the code of the phone-number button (`getPhoneNumber`); "
+    "WeChat tells the number. When the number is already on another member, the two are "
+    "merged into one and the answer is the surviving member, shaped as `GET /mp/v1/me`. "
+    "Accepts `Idempotency-Key`. A code WeChat refuses is 422 `validation_error` on `code`; "
+    "WeChat not answering is 503 `upstream_unavailable`.",
     example={"code": "e31968a7f94cc5ee25fafc2aef2773f0bb8c3937b22520eb8ee345274d00c144"},
     response_example=MEMBER_EXAMPLE,
 )

@@ -24,7 +24,8 @@ Three callers, three prefixes:
   stable: `validation_error` (422, `details.fields` names each bad field), `unauthorized`
   (401), `forbidden` (403), `not_found` (404), `conflict` (409), `insufficient_points`,
   `limit_reached`, `idempotency_mismatch` (409), `rate_limited` (429, with `Retry-After`),
-  `unavailable` (503, a dependency is down: retry later).
+  `already_running` (409), `unavailable` (503, the database or Redis is down: retry after
+  `Retry-After`), `upstream_unavailable` (503, WeChat is not answering).
 - Unknown fields in a body are refused: 422 `validation_error` naming the field.
 - State-changing mini-program and open-API calls accept `Idempotency-Key` (1 to 64
   printable ASCII characters). A replay with the same key and the same request answers
