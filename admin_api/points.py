@@ -10,24 +10,48 @@ from app.web.auth import admin_required, current_actor
 from app.web.deps import container
 from app.web.endpoint import endpoint
 from app.web.pagination import MAX_ID
-from app.web.schemas import AdminLedgerEntrySchema, CleanString, StrictInt
+from app.web.schemas import AdminLedgerEntrySchema, CleanString, StrictInt, about
 
 WRITERS = ("admin", "operator")
 READERS = ("admin", "operator", "analyst")
+TAG = "Admin: points"
+RULES_EXAMPLE = {
+    "points_per_yuan": 1,
+    "signup_bonus": 100,
+    "birthday_month_multiplier_pct": 200,
+    "checkin": {"base": 5, "streak_bonus": {"7": 20}},
+    "expiry": {"kind": "end_of_next_year"},
+    "reminder_days_before": 30,
+}
 
 
 class CheckinRulesIn(Schema):
-    base = StrictInt(required=True, validate=validate.Range(min=0, max=100_000))
+    base = StrictInt(
+        required=True,
+        validate=validate.Range(min=0, max=100_000),
+        metadata=about("Points for every check-in."),
+    )
     streak_bonus = fields.Dict(
         keys=fields.String(validate=validate.Regexp(r"^[1-9][0-9]{0,3}$")),
         values=StrictInt(validate=validate.Range(min=0, max=100_000)),
         required=True,
+        metadata=about('Extra points on the Nth consecutive day: {"7": 20}.'),
     )
 
 
 class ExpiryIn(Schema):
-    kind = fields.String(required=True, validate=validate.OneOf(("end_of_next_year", "days")))
-    days = StrictInt(validate=validate.Range(min=1, max=3650))
+    kind = fields.String(
+        required=True,
+        validate=validate.OneOf(("end_of_next_year", "days")),
+        metadata=about(
+            "end_of_next_year: points expire at the end of the year after earning; "
+            "days: a fixed number of days after earning."
+        ),
+    )
+    days = StrictInt(
+        validate=validate.Range(min=1, max=3650),
+        metadata=about("Days until expiry; with kind days, and only with it."),
+    )
 
     @validates_schema
     def _days_for_days(self, data: dict[str, Any], **_: Any) -> None:
@@ -38,14 +62,30 @@ class ExpiryIn(Schema):
 
 
 class PointsRulesIn(Schema):
-    points_per_yuan = StrictInt(required=True, validate=validate.Range(min=0, max=1000))
-    signup_bonus = StrictInt(required=True, validate=validate.Range(min=0, max=1_000_000))
-    birthday_month_multiplier_pct = StrictInt(
-        required=True, validate=validate.Range(min=100, max=1000)
+    points_per_yuan = StrictInt(
+        required=True,
+        validate=validate.Range(min=0, max=1000),
+        metadata=about("Points earned per yuan paid, before the tier multiplier."),
     )
-    checkin = fields.Nested(CheckinRulesIn, required=True)
-    expiry = fields.Nested(ExpiryIn, required=True)
-    reminder_days_before = StrictInt(required=True, validate=validate.Range(min=0, max=365))
+    signup_bonus = StrictInt(
+        required=True,
+        validate=validate.Range(min=0, max=1_000_000),
+        metadata=about("Points given once when a member joins."),
+    )
+    birthday_month_multiplier_pct = StrictInt(
+        required=True,
+        validate=validate.Range(min=100, max=1000),
+        metadata=about(
+            "Order points multiplier in the member's birthday month, percent (100: none)."
+        ),
+    )
+    checkin = fields.Nested(CheckinRulesIn, required=True, metadata=about("Daily check-in points."))
+    expiry = fields.Nested(ExpiryIn, required=True, metadata=about("When earned points expire."))
+    reminder_days_before = StrictInt(
+        required=True,
+        validate=validate.Range(min=0, max=365),
+        metadata=about("Days before expiry to remind the member (0: no reminder)."),
+    )
 
 
 class PointsRulesOut(PointsRulesIn):
@@ -53,8 +93,16 @@ class PointsRulesOut(PointsRulesIn):
 
 
 class AdjustmentIn(Schema):
-    delta = StrictInt(required=True, validate=validate.Range(min=-(10**9), max=10**9))
-    reason = CleanString(required=True, validate=validate.Length(min=2, max=200))
+    delta = StrictInt(
+        required=True,
+        validate=validate.Range(min=-(10**9), max=10**9),
+        metadata=about("Points to add (positive) or take (negative); not zero."),
+    )
+    reason = CleanString(
+        required=True,
+        validate=validate.Length(min=2, max=200),
+        metadata=about("Why, for the audit log and the ledger note (2 to 200 characters)."),
+    )
 
     @validates("delta")
     def _not_zero(self, value: int, **_: Any) -> None:
@@ -63,7 +111,14 @@ class AdjustmentIn(Schema):
 
 
 @admin_required(*READERS)
-@endpoint(summary="The points rules", response=PointsRulesOut, errors=("401", "403"))
+@endpoint(
+    summary="The points rules",
+    response=PointsRulesOut,
+    errors=("401", "403"),
+    tag=TAG,
+    description="Roles admin, operator, analyst. The one points-rules document in force.",
+    response_example=RULES_EXAMPLE,
+)
 def get_rules() -> Any:
     return services.get_points_rules(uow=container().uow())
 
@@ -74,6 +129,11 @@ def get_rules() -> Any:
     body=PointsRulesIn,
     response=PointsRulesOut,
     errors=("401", "403"),
+    tag=TAG,
+    description="Roles admin and operator (audited: before and after). Replaces the whole "
+    "document; it applies to points earned from now on. Every field is required.",
+    example=RULES_EXAMPLE,
+    response_example=RULES_EXAMPLE,
 )
 def put_rules(body: dict[str, Any]) -> Any:
     return services.put_points_rules(uow=container().uow(), actor=current_actor(), rules=body)
@@ -86,6 +146,21 @@ def put_rules(body: dict[str, Any]) -> Any:
     response=AdminLedgerEntrySchema,
     status=201,
     errors=("401", "403", "404", "409"),
+    tag=TAG,
+    description="Roles admin and operator (audited). Adds or takes points with a reason: a "
+    "ledger entry of kind `adjust` whose note is the reason (the member sees 积分调整). "
+    "Taking more than the balance is 409 `insufficient_points`; unknown member 404.",
+    example={"delta": 100, "reason": "Goodwill for a late delivery"},
+    response_example={
+        "id": 5,
+        "delta": 100,
+        "kind": "adjust",
+        "reason_code": "adjustment",
+        "reason": "积分调整",
+        "balance_after": 224,
+        "created_at": "2026-12-02T22:57:55+08:00",
+        "note": "Goodwill for a late delivery",
+    },
 )
 def adjust(member_id: int, body: dict[str, Any]) -> Any:
     return services.adjust_points(

@@ -9,52 +9,101 @@ from app.tiers import services
 from app.web.auth import admin_required, current_actor
 from app.web.deps import container
 from app.web.endpoint import endpoint
-from app.web.schemas import CleanString, StrictInt
+from app.web.schemas import CleanString, StrictInt, about
 
 WRITERS = ("admin", "operator")
 READERS = ("admin", "operator", "analyst")
 CODE = validate.Regexp(r"^[a-z][a-z0-9_]{0,31}$", error="a lowercase code: gold, diamond")
+TAG = "Admin: tiers"
+GOLD = {
+    "code": "gold",
+    "name": "金卡",
+    "rank": 2,
+    "threshold": 500000,
+    "benefits": {"points_multiplier_pct": 150, "free_shipping": True},
+}
+POLICY_EXAMPLE = {
+    "metric": "spend_cents",
+    "window": {"kind": "rolling_days", "days": 365},
+    "retention_days": 365,
+}
 
 
 class BenefitsIn(Schema):
-    points_multiplier_pct = StrictInt(validate=validate.Range(min=0, max=1000))
-    discount_pct = StrictInt(validate=validate.Range(min=0, max=100))
-    free_shipping = fields.Boolean(truthy={True}, falsy={False})
-    priority_service = fields.Boolean(truthy={True}, falsy={False})
-    birthday_coupon_template_id = StrictInt(allow_none=True)
-    upgrade_gift_points = StrictInt(validate=validate.Range(min=0, max=10**7))
+    points_multiplier_pct = StrictInt(
+        validate=validate.Range(min=0, max=1000),
+        metadata=about("Order points multiplier, percent (150: half as many again)."),
+    )
+    discount_pct = StrictInt(
+        validate=validate.Range(min=0, max=100), metadata=about("Member discount, percent off.")
+    )
+    free_shipping = fields.Boolean(
+        truthy={True}, falsy={False}, metadata=about("Free shipping on online orders.")
+    )
+    priority_service = fields.Boolean(
+        truthy={True}, falsy={False}, metadata=about("Priority customer service.")
+    )
+    birthday_coupon_template_id = StrictInt(
+        allow_none=True, metadata=about("Coupon template given in the birthday month, or null.")
+    )
+    upgrade_gift_points = StrictInt(
+        validate=validate.Range(min=0, max=10**7),
+        metadata=about("Points given once on reaching the tier."),
+    )
+
+
+_NAME = "Display name, 1 to 32 characters: 金卡."
+_RANK = "Order of the ladder, lowest first; unique."
+_THRESHOLD = "The tier metric's value that reaches the tier (cents or points, by the policy)."
 
 
 class TierIn(Schema):
-    code = fields.String(required=True, validate=CODE)
-    name = CleanString(required=True, validate=validate.Length(min=1, max=32))
-    rank = StrictInt(required=True, validate=validate.Range(min=0, max=1000))
-    threshold = StrictInt(required=True, validate=validate.Range(min=0, max=10**13))
-    benefits = fields.Nested(BenefitsIn, load_default=dict)
+    code = fields.String(
+        required=True, validate=CODE, metadata=about("Lowercase code, unique and fixed: gold.")
+    )
+    name = CleanString(
+        required=True, validate=validate.Length(min=1, max=32), metadata=about(_NAME)
+    )
+    rank = StrictInt(required=True, validate=validate.Range(min=0, max=1000), metadata=about(_RANK))
+    threshold = StrictInt(
+        required=True, validate=validate.Range(min=0, max=10**13), metadata=about(_THRESHOLD)
+    )
+    benefits = fields.Nested(
+        BenefitsIn, load_default=dict, metadata=about("What members of the tier get.")
+    )
 
 
 class TierPatch(Schema):
-    name = CleanString(validate=validate.Length(min=1, max=32))
-    rank = StrictInt(validate=validate.Range(min=0, max=1000))
-    threshold = StrictInt(validate=validate.Range(min=0, max=10**13))
-    benefits = fields.Nested(BenefitsIn)
+    name = CleanString(validate=validate.Length(min=1, max=32), metadata=about(_NAME))
+    rank = StrictInt(validate=validate.Range(min=0, max=1000), metadata=about(_RANK))
+    threshold = StrictInt(validate=validate.Range(min=0, max=10**13), metadata=about(_THRESHOLD))
+    benefits = fields.Nested(
+        BenefitsIn, metadata=about("What members of the tier get (replaces the benefits).")
+    )
 
 
 class TierOut(Schema):
-    code = fields.String()
-    name = fields.String()
-    rank = fields.Integer()
-    threshold = fields.Integer()
-    benefits = fields.Dict()
+    code = fields.String(metadata=about("The tier's code."))
+    name = fields.String(metadata=about("Display name."))
+    rank = fields.Integer(metadata=about("Order of the ladder, lowest first."))
+    threshold = fields.Integer(metadata=about(_THRESHOLD))
+    benefits = fields.Dict(metadata=about("What members of the tier get."))
 
 
 class TierList(Schema):
-    items = fields.List(fields.Nested(TierOut))
+    items = fields.List(fields.Nested(TierOut), metadata=about("The tiers, lowest rank first."))
 
 
 class WindowIn(Schema):
-    kind = fields.String(required=True, validate=validate.OneOf(("rolling_days", "calendar_year")))
-    days = StrictInt(validate=validate.Range(min=1, max=3660))
+    kind = fields.String(
+        required=True,
+        validate=validate.OneOf(("rolling_days", "calendar_year")),
+        metadata=about("rolling_days: the last N days; calendar_year: since January 1st."),
+    )
+    days = StrictInt(
+        validate=validate.Range(min=1, max=3660),
+        metadata=about("N, with rolling_days and only with it."),
+    )
 
     @validates_schema
     def _days(self, data: dict[str, Any], **_: Any) -> None:
@@ -63,9 +112,17 @@ class WindowIn(Schema):
 
 
 class PolicyIn(Schema):
-    metric = fields.String(required=True, validate=validate.OneOf(("spend_cents", "points_earned")))
-    window = fields.Nested(WindowIn, required=True)
-    retention_days = StrictInt(required=True, validate=validate.Range(min=0, max=3660))
+    metric = fields.String(
+        required=True,
+        validate=validate.OneOf(("spend_cents", "points_earned")),
+        metadata=about("What tiers are measured by: spend_cents or points_earned."),
+    )
+    window = fields.Nested(WindowIn, required=True, metadata=about("Over which period."))
+    retention_days = StrictInt(
+        required=True,
+        validate=validate.Range(min=0, max=3660),
+        metadata=about("Days a reached tier is kept before a downgrade can happen."),
+    )
 
 
 class PolicyOut(PolicyIn):
@@ -77,15 +134,38 @@ class SimulateIn(Schema):
         keys=fields.String(validate=CODE),
         values=StrictInt(validate=validate.Range(min=0, max=10**13)),
         required=True,
+        metadata=about("Tier code to the threshold to try; tiers not named keep theirs."),
     )
 
 
 class SimulateOut(Schema):
-    distribution = fields.Dict(keys=fields.String(), values=fields.Integer())
+    distribution = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata=about("Tier code to how many members would hold it today."),
+    )
 
 
 @admin_required(*READERS)
-@endpoint(summary="The tier ladder", response=TierList, errors=("401", "403"))
+@endpoint(
+    summary="The tier ladder",
+    response=TierList,
+    errors=("401", "403"),
+    tag=TAG,
+    description="Roles admin, operator, analyst. Every tier, lowest rank first.",
+    response_example={
+        "items": [
+            {
+                "code": "silver",
+                "name": "银卡",
+                "rank": 1,
+                "threshold": 0,
+                "benefits": {"points_multiplier_pct": 100},
+            },
+            GOLD,
+        ]
+    },
+)
 def list_tiers() -> Any:
     return {"items": services.list_tiers(uow=container().uow())}
 
@@ -97,6 +177,11 @@ def list_tiers() -> Any:
     response=TierOut,
     status=201,
     errors=("401", "403", "409"),
+    tag=TAG,
+    description="Roles admin and operator (audited). Adds a tier to the ladder; members "
+    "move into it at their next assessment. A code or rank already taken: 409 `conflict`.",
+    example=GOLD,
+    response_example=GOLD,
 )
 def create_tier(body: dict[str, Any]) -> Any:
     return services.create_tier(uow=container().uow(), actor=current_actor(), fields=body)
@@ -108,6 +193,11 @@ def create_tier(body: dict[str, Any]) -> Any:
     body=TierPatch,
     response=TierOut,
     errors=("401", "403", "404", "409"),
+    tag=TAG,
+    description="Roles admin and operator (audited). Changes the fields sent; the code is "
+    "fixed. Unknown code: 404; a rank another tier has: 409 `conflict`.",
+    example={"threshold": 400000, "benefits": {"points_multiplier_pct": 150}},
+    response_example={**GOLD, "threshold": 400000, "benefits": {"points_multiplier_pct": 150}},
 )
 def update_tier(code: str, body: dict[str, Any]) -> Any:
     return services.update_tier(
@@ -116,7 +206,15 @@ def update_tier(code: str, body: dict[str, Any]) -> Any:
 
 
 @admin_required(*READERS)
-@endpoint(summary="The tier policy", response=PolicyOut, errors=("401", "403"))
+@endpoint(
+    summary="The tier policy",
+    response=PolicyOut,
+    errors=("401", "403"),
+    tag=TAG,
+    description="Roles admin, operator, analyst. How tiers are measured: the metric, the "
+    "window and how long a tier is kept.",
+    response_example=POLICY_EXAMPLE,
+)
 def get_policy() -> Any:
     return services.get_policy(uow=container().uow())
 
@@ -127,6 +225,11 @@ def get_policy() -> Any:
     body=PolicyIn,
     response=PolicyOut,
     errors=("401", "403"),
+    tag=TAG,
+    description="Roles admin and operator (audited). Replaces the whole policy; it applies "
+    "from the next assessment.",
+    example=POLICY_EXAMPLE,
+    response_example=POLICY_EXAMPLE,
 )
 def put_policy(body: dict[str, Any]) -> Any:
     return services.put_policy(uow=container().uow(), actor=current_actor(), policy=body)
@@ -139,6 +242,12 @@ def put_policy(body: dict[str, Any]) -> Any:
     body=SimulateIn,
     response=SimulateOut,
     errors=("401", "403", "409:already_running"),
+    tag=TAG,
+    description="Roles admin, operator, analyst. Counts how many members each tier would "
+    "hold today if the thresholds named were in force; changes nothing. Unknown tier codes: "
+    "422. One simulation runs at a time: another meanwhile is 409 `already_running`.",
+    example={"thresholds": {"silver": 0, "gold": 300000}},
+    response_example={"distribution": {"silver": 1830, "gold": 214}},
 )
 def simulate(body: dict[str, Any]) -> Any:
     deps = container()

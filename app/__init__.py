@@ -99,6 +99,7 @@ def _miniprogram_adapter(config: Config, redis: Any) -> Any:
 
 def _register_web(app: Flask, config: Config) -> None:
     from admin_api import bp as admin_bp
+    from app.web.docs import bp as docs_bp
     from app.web.edge import install_edge
     from app.web.errors import register_error_handlers
     from app.web.health import bp as health_bp
@@ -110,7 +111,7 @@ def _register_web(app: Flask, config: Config) -> None:
     install_request_ids(app)
     install_edge(app, trusted_proxies=config.trusted_proxies)
     register_error_handlers(app)
-    for blueprint in (health_bp, mp_bp, open_bp, admin_bp):
+    for blueprint in (health_bp, docs_bp, mp_bp, open_bp, admin_bp):
         app.register_blueprint(blueprint)
 
 

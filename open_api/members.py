@@ -9,20 +9,29 @@ from app.members import services
 from app.web.auth import partner_required
 from app.web.deps import container
 from app.web.endpoint import endpoint
-from app.web.schemas import MemberSchema
+from app.web.schemas import MEMBER_EXAMPLE, MemberSchema, about
 
 
 class LookupQuery(Schema):
-    card_no = fields.String(validate=validate.Length(min=1, max=32))
-    phone = fields.String(validate=validate.Length(min=1, max=24))
-    qr_payload = fields.String(validate=validate.Length(min=1, max=128))
+    card_no = fields.String(
+        validate=validate.Length(min=1, max=32), metadata=about("The membership card number.")
+    )
+    phone = fields.String(
+        validate=validate.Length(min=1, max=24), metadata=about("The member's phone number.")
+    )
+    qr_payload = fields.String(
+        validate=validate.Length(min=1, max=128),
+        metadata=about("The card QR code the member shows; expired: 409 conflict."),
+    )
 
 
 class LookupOut(Schema):
-    member = fields.Nested(MemberSchema)
-    tier = fields.Dict(allow_none=True)
-    points_balance = fields.Integer()
-    stored_value_cents = fields.Integer()
+    member = fields.Nested(MemberSchema, metadata=about("The member found."))
+    tier = fields.Dict(
+        allow_none=True, metadata=about("The member's tier {code, name, benefits}, or null.")
+    )
+    points_balance = fields.Integer(metadata=about("Points the member can spend now."))
+    stored_value_cents = fields.Integer(metadata=about("Stored-value balance in cents."))
 
 
 @partner_required
@@ -31,6 +40,18 @@ class LookupOut(Schema):
     query=LookupQuery,
     response=LookupOut,
     errors=("401", "404", "409"),
+    tag="Open API: members",
+    description="Called by the till when the cashier scans the member's card QR code or types "
+    "a card or phone number: exactly one of `card_no`, `phone`, `qr_payload` (none or "
+    "several: 422). No member matches: 404 `not_found`; an expired QR payload: 409 "
+    "`conflict` (ask the member to refresh the card); a tampered one: 422. Read only. "
+    "Signed (see *Signing open-API requests*): the signed path includes the query string.",
+    response_example={
+        "member": MEMBER_EXAMPLE,
+        "tier": {"code": "silver", "name": "银卡", "benefits": {"points_multiplier_pct": 100}},
+        "points_balance": 263,
+        "stored_value_cents": 0,
+    },
 )
 def lookup(query: dict[str, Any]) -> Any:
     deps = container()

@@ -26,6 +26,12 @@ class EndpointDoc:
     status: int
     paginated: bool
     errors: tuple[str, ...] = field(default_factory=tuple)
+    # What the OpenAPI document shows of it (docs/openapi.json, GET /docs): the area it
+    # belongs to, what it does for whom, and a request and an answer as they look.
+    tag: str | None = None
+    description: str | None = None
+    example: Any = None
+    response_example: Any = None
 
 
 @dataclass(frozen=True)
@@ -61,8 +67,24 @@ def endpoint(
     paginated: bool = False,
     body_optional: bool = False,
     errors: tuple[str, ...] = (),
+    tag: str | None = None,
+    description: str | None = None,
+    example: Any = None,
+    response_example: Any = None,
 ) -> Callable[[F], F]:
-    doc = EndpointDoc(summary, body, query, response, status, paginated, errors)
+    doc = EndpointDoc(
+        summary,
+        body,
+        query,
+        response,
+        status,
+        paginated,
+        errors,
+        tag=tag,
+        description=description,
+        example=example,
+        response_example=response_example,
+    )
 
     def decorate(view: F) -> F:
         @functools.wraps(view)

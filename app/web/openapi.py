@@ -13,20 +13,42 @@ from flask import Flask
 from marshmallow import Schema
 from werkzeug.routing import IntegerConverter
 
+from app.web import openapi_text as text
 from app.web.endpoint import EndpointDoc
 
 _ERROR_SCHEMA = {
     "type": "object",
+    "description": "Every error answer: the HTTP status plus this envelope.",
     "required": ["error"],
     "properties": {
         "error": {
             "type": "object",
+            "description": "What went wrong.",
             "required": ["code", "message", "details"],
             "properties": {
-                "code": {"type": "string"},
-                "message": {"type": "string"},
-                "details": {"type": "object"},
+                "code": {
+                    "type": "string",
+                    "description": "Stable snake_case code: validation_error, unauthorized, "
+                    "forbidden, not_found, conflict, insufficient_points, limit_reached, "
+                    "idempotency_mismatch, rate_limited, unavailable ...",
+                },
+                "message": {
+                    "type": "string",
+                    "description": "A sentence for people; may change, do not parse it.",
+                },
+                "details": {
+                    "type": "object",
+                    "description": "Machine-readable specifics: `fields` (the bad fields and "
+                    "why) for validation_error, `reason` for some 401 and 409 answers.",
+                },
             },
+        }
+    },
+    "example": {
+        "error": {
+            "code": "validation_error",
+            "message": "The request is not valid.",
+            "details": {"fields": {"code": ["Missing data for required field."]}},
         }
     },
 }
@@ -48,7 +70,8 @@ def build_openapi(app: Flask) -> dict[str, Any]:
         version="1.0.0",
         openapi_version="3.0.3",
         plugins=[MarshmallowPlugin(schema_name_resolver=_schema_name)],
-        info={"description": "WeChat membership programme backend."},
+        info={"description": text.INFO},
+        tags=[{"name": name, "description": about} for name, about in text.TAGS.items()],
     )
     _add_components(spec)
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
@@ -86,15 +109,17 @@ def _schema_name(schema: Any) -> str:
 
 def _add_components(spec: APISpec) -> None:
     spec.components.schema("Error", _ERROR_SCHEMA)
-    spec.components.security_scheme("memberToken", {"type": "http", "scheme": "bearer"})
-    spec.components.security_scheme("adminToken", {"type": "http", "scheme": "bearer"})
-    for name, header in (
-        ("appKey", "X-App-Key"),
-        ("timestamp", "X-Timestamp"),
-        ("nonce", "X-Nonce"),
-        ("signature", "X-Signature"),
+    for name, about in (("memberToken", text.MEMBER_BEARER), ("adminToken", text.ADMIN_BEARER)):
+        scheme = {"type": "http", "scheme": "bearer", "description": about}
+        spec.components.security_scheme(name, scheme)
+    for name, header, about in (
+        ("appKey", "X-App-Key", text.APP_KEY),
+        ("timestamp", "X-Timestamp", text.TIMESTAMP),
+        ("nonce", "X-Nonce", text.NONCE),
+        ("signature", "X-Signature", text.SIGNATURE),
     ):
-        spec.components.security_scheme(name, {"type": "apiKey", "in": "header", "name": header})
+        scheme = {"type": "apiKey", "in": "header", "name": header, "description": about}
+        spec.components.security_scheme(name, scheme)
 
 
 def _path_schema(converters: dict[str, Any], name: str) -> dict[str, Any]:
@@ -112,10 +137,10 @@ def _operation(
     doc: EndpointDoc, view: Any, path_args: Any, converters: dict[str, Any]
 ) -> dict[str, Any]:
     operation: dict[str, Any] = {"summary": doc.summary, "responses": _responses(doc)}
-    if getattr(view, "_idempotent", False) and doc.status == 201:
-        # A creation sent again (same external id) answers 200 with the first answer.
-        created = operation["responses"]["201"]
-        operation["responses"].setdefault("200", {**created, "description": "Replay"})
+    if doc.tag:
+        operation["tags"] = [doc.tag]
+    if doc.description:
+        operation["description"] = doc.description
     if getattr(view, "_idempotent", False):
         # The same Idempotency-Key with another request, or while the first still runs.
         operation["responses"].setdefault(
@@ -125,7 +150,13 @@ def _operation(
     if auth in _SECURITY:
         operation["security"] = _SECURITY[auth]
     parameters: list[dict[str, Any]] = [
-        {"in": "path", "name": name, "required": True, "schema": _path_schema(converters, name)}
+        {
+            "in": "path",
+            "name": name,
+            "required": True,
+            "description": text.PATH_PARAMETERS.get(name, ""),
+            "schema": _path_schema(converters, name),
+        }
         for name in sorted(path_args)
     ]
     if doc.query is not None:
@@ -135,9 +166,15 @@ def _operation(
             {
                 "in": "query",
                 "name": "limit",
+                "description": text.LIMIT,
                 "schema": {"type": "integer", "minimum": 1, "maximum": 100},
             },
-            {"in": "query", "name": "cursor", "schema": {"type": "string"}},
+            {
+                "in": "query",
+                "name": "cursor",
+                "description": text.CURSOR,
+                "schema": {"type": "string"},
+            },
         ]
     if getattr(view, "_idempotent", False) and doc.status == 201:
         # A creation sent again (same external id) answers 200 with the first answer.
@@ -148,16 +185,17 @@ def _operation(
             {
                 "in": "header",
                 "name": "Idempotency-Key",
+                "description": text.IDEMPOTENCY_KEY,
                 "schema": {"type": "string", "maxLength": 64},
             }
         )
     if parameters:
         operation["parameters"] = parameters
     if doc.body is not None:
-        operation["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": doc.body}},
-        }
+        media: dict[str, Any] = {"schema": doc.body}
+        if doc.example is not None:
+            media["example"] = doc.example
+        operation["requestBody"] = {"required": True, "content": {"application/json": media}}
     return operation
 
 
@@ -178,11 +216,22 @@ def _responses(doc: EndpointDoc) -> dict[str, Any]:
             schema = {
                 "type": "object",
                 "properties": {
-                    "items": {"type": "array", "items": doc.response},
-                    "next_cursor": {"type": "string", "nullable": True},
+                    "items": {
+                        "type": "array",
+                        "description": "This page, in the list's order.",
+                        "items": doc.response,
+                    },
+                    "next_cursor": {
+                        "type": "string",
+                        "nullable": True,
+                        "description": "Pass as ?cursor= for the next page; null on the last.",
+                    },
                 },
             }
-        content = {"application/json": {"schema": schema}}
+        media: dict[str, Any] = {"schema": schema}
+        if doc.response_example is not None:
+            media["example"] = doc.response_example
+        content = {"application/json": media}
     responses: dict[str, Any] = {str(doc.status): {"description": "Success", "content": content}}
     error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     responses["422"] = {"description": "validation_error", **error}

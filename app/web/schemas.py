@@ -33,16 +33,40 @@ class CleanString(fields.String):
         return text
 
 
+def about(description: str) -> dict[str, str]:
+    """A field's description in the OpenAPI document: ``fields.Integer(metadata=about(...))``."""
+    return {"description": description}
+
+
 class MemberSchema(Schema):
-    id = fields.Integer()
-    card_no = fields.String()
-    nickname = fields.String(allow_none=True)
-    avatar_url = fields.String(allow_none=True)
-    gender = fields.String()
-    birthday = fields.Date(allow_none=True)
-    city = fields.String(allow_none=True)
-    phone_masked = fields.String(allow_none=True)
-    registered_at = LocalDateTime()
+    id = fields.Integer(metadata=about("The member's id, stable across merges of others into it."))
+    card_no = fields.String(metadata=about("The membership card number shown to the member."))
+    nickname = fields.String(allow_none=True, metadata=about("Display name; null until set."))
+    avatar_url = fields.String(allow_none=True, metadata=about("Avatar image URL; null until set."))
+    gender = fields.String(metadata=about("unknown, male or female."))
+    birthday = fields.Date(
+        allow_none=True, metadata=about("Birthday (YYYY-MM-DD); null until set, set once.")
+    )
+    city = fields.String(allow_none=True, metadata=about("City; null until set."))
+    phone_masked = fields.String(
+        allow_none=True,
+        metadata=about("The bound phone number, masked (138****8000); null if none."),
+    )
+    registered_at = LocalDateTime(metadata=about("When the member joined."))
+
+
+# A member as MemberSchema answers it, for the OpenAPI document's examples.
+MEMBER_EXAMPLE = {
+    "id": 1,
+    "card_no": "138913635593",
+    "nickname": "小林",
+    "avatar_url": "https://thirdwx.qlogo.cn/mmopen/avatar.png",
+    "gender": "female",
+    "birthday": "1992-05-20",
+    "city": "上海",
+    "phone_masked": "138****8000",
+    "registered_at": "2026-12-02T22:57:55+08:00",
+}
 
 
 class StrictInt(fields.Integer):
@@ -58,22 +82,34 @@ class StrictInt(fields.Integer):
 
 
 class LedgerEntrySchema(Schema):
-    id = fields.Integer()
-    delta = fields.Integer()
-    kind = fields.String()
-    reason_code = fields.String()  # order, refund, redemption, checkin, signup, expiry, ...
-    reason = fields.String()  # the member-facing text of reason_code: 订单积分, 积分调整 ...
-    balance_after = fields.Integer()
-    created_at = LocalDateTime()
+    id = fields.Integer(metadata=about("The entry's id; entries are never changed or removed."))
+    delta = fields.Integer(metadata=about("Points added (positive) or taken (negative)."))
+    kind = fields.String(metadata=about("earn, spend, expire, adjust or reverse."))
+    reason_code = fields.String(
+        metadata=about(
+            "Why, as a stable code: order, refund, redemption, checkin, signup, expiry, "
+            "adjustment, merge, debt_settlement."
+        )
+    )
+    reason = fields.String(metadata=about("The member-facing text of reason_code: 订单积分 ..."))
+    balance_after = fields.Integer(metadata=about("The member's balance after this entry."))
+    created_at = LocalDateTime(metadata=about("When the entry was written."))
 
 
 class AdminLedgerEntrySchema(LedgerEntrySchema):
     """The entry as operators see it: with the note (an adjustment's stated reason)."""
 
-    note = fields.String(allow_none=True)
+    note = fields.String(
+        allow_none=True,
+        metadata=about("Operator-facing note: an adjustment's stated reason, the order's id ..."),
+    )
 
 
 class TierSchema(Schema):
-    code = fields.String()
-    name = fields.String()
-    benefits = fields.Dict()
+    code = fields.String(metadata=about("The tier's code: silver, gold ..."))
+    name = fields.String(metadata=about("The tier's display name: 金卡 ..."))
+    benefits = fields.Dict(
+        metadata=about(
+            "The tier's benefits: points_multiplier_pct, discount_pct, free_shipping ..."
+        )
+    )
