@@ -119,10 +119,19 @@ def test_two_drains_at_once_never_handle_one_event_twice(clean_outbox: Engine) -
     calls: list[tuple[int, str]] = []
     lock = threading.Lock()
 
+    both_in = threading.Barrier(2)
+    started: set[str] = set()
+
     def run(session: Session, message: OutboxMessage) -> str:
-        time.sleep(0.005)  # long enough for the two workers' batches to interleave
+        owner = str(message.lease_owner)
         with lock:
-            calls.append((message.id, str(message.lease_owner)))
+            first = owner not in started
+            started.add(owner)
+        if first:  # each worker's first event waits for the other's: both hold leases at once
+            both_in.wait(timeout=20)
+        time.sleep(0.005)
+        with lock:
+            calls.append((message.id, owner))
         return "noted"
 
     handler = Handler("test.concurrent", frozenset({TOPIC}), run)
