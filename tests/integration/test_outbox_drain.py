@@ -1,5 +1,6 @@
 """The outbox drain on MariaDB: a worker killed with SIGKILL in the middle of a batch loses
-nothing and repeats nothing once its lease expires; two drains at once share the work."""
+nothing and repeats nothing once its lease expires; two drains at once never handle one
+event twice, and one skips the rows another is leasing."""
 
 from __future__ import annotations
 
@@ -119,19 +120,10 @@ def test_two_drains_at_once_never_handle_one_event_twice(clean_outbox: Engine) -
     calls: list[tuple[int, str]] = []
     lock = threading.Lock()
 
-    both_in = threading.Barrier(2)
-    started: set[str] = set()
-
     def run(session: Session, message: OutboxMessage) -> str:
-        owner = str(message.lease_owner)
+        time.sleep(0.005)  # long enough for the two workers' batches to interleave
         with lock:
-            first = owner not in started
-            started.add(owner)
-        if first:  # each worker's first event waits for the other's: both hold leases at once
-            both_in.wait(timeout=20)
-        time.sleep(0.005)
-        with lock:
-            calls.append((message.id, owner))
+            calls.append((message.id, str(message.lease_owner)))
         return "noted"
 
     handler = Handler("test.concurrent", frozenset({TOPIC}), run)
@@ -153,8 +145,30 @@ def test_two_drains_at_once_never_handle_one_event_twice(clean_outbox: Engine) -
     handled_ids = [message_id for message_id, _ in calls]
     assert sorted(handled_ids) == ids  # every event once, none twice
     assert results["w1"]["handled"] + results["w2"]["handled"] == len(ids)
-    assert results["w1"]["handled"] > 0 and results["w2"]["handled"] > 0  # SKIP LOCKED shared
-    assert {owner for _, owner in calls} == {"w1", "w2"}
     with Session(engine) as session:
         deliveries = session.scalar(select(func.count()).select_from(OutboxDelivery))
     assert deliveries == len(ids)
+
+
+def test_a_drain_skips_the_rows_another_is_leasing_instead_of_waiting(
+    clean_outbox: Engine,
+) -> None:
+    """While one drain's lease transaction holds the first rows, another takes the next
+    ones at once: SKIP LOCKED, so concurrent drains share the work instead of queueing."""
+    engine = clean_outbox
+    ids = _emit(engine, 10)
+    policy = DrainPolicy(batch_size=4, lease_seconds=60, max_batches=1)
+    with engine.connect() as holder:
+        held = holder.scalars(
+            select(OutboxMessage.id).order_by(OutboxMessage.id).limit(4).with_for_update()
+        ).all()
+        started = time.monotonic()
+        leased = outbox.lease_batch(
+            uow=UnitOfWork(make_session_factory(engine)), policy=policy, owner="w2"
+        )
+        waited = time.monotonic() - started
+        holder.rollback()
+
+    assert held == ids[:4]
+    assert leased == ids[4:8]  # the next rows, not the held ones
+    assert waited < 1.0  # not a lock wait
