@@ -13,7 +13,7 @@ from app.members.ports import MiniProgramAuth
 from app.messaging.adapters import NullMessenger
 from app.messaging.ports import Messenger
 from app.outbox.rules import DrainPolicy
-from app.outbox.services import Handler
+from app.outbox.ports import Handler
 from app.partners.services import PartnerCache
 from app.uow import UnitOfWork
 

@@ -15,7 +15,7 @@ from app import clock
 from app.admins.operations import Actor, record_change
 from app.errors import AlreadyRunning, Conflict, NotFound, ValidationFailed
 from app.members.models import Member
-from app.settings import services as settings
+from app.settings.operations import read_document, replace_audited
 from app.tiers import operations as ops
 from app.tiers import rules
 from app.tiers.models import MemberTier, Tier
@@ -83,13 +83,17 @@ def update_tier(*, uow: UnitOfWork, actor: Actor, code: str, changes: dict[str, 
 
 
 def get_policy(*, uow: UnitOfWork) -> dict[str, Any]:
-    return settings.get_document(uow=uow, key=ops.POLICY_KEY, default=rules.DEFAULT_POLICY)
+    with uow:
+        return read_document(uow.session, ops.POLICY_KEY, rules.DEFAULT_POLICY)
 
 
 def put_policy(*, uow: UnitOfWork, actor: Actor, policy: dict[str, Any]) -> dict[str, Any]:
-    return settings.put_document(
-        uow=uow, actor=actor, key=ops.POLICY_KEY, default=rules.DEFAULT_POLICY, value=policy
-    )
+    """Replace the tier policy; audited."""
+    with uow:
+        default = rules.DEFAULT_POLICY
+        replace_audited(uow.session, actor=actor, key=ops.POLICY_KEY, default=default, value=policy)
+        uow.commit()
+        return policy
 
 
 def _member_batches(uow: UnitOfWork, batch_size: int) -> Any:
