@@ -16,8 +16,7 @@ import os
 import socket
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -29,7 +28,7 @@ from app import clock
 from app.errors import Conflict, NotFound
 from app.outbox import rules
 from app.outbox.models import OutboxDelivery, OutboxMessage
-from app.outbox.ports import Handler, HandlerFn
+from app.outbox.ports import Handler
 from app.outbox.rules import DrainPolicy
 
 if TYPE_CHECKING:  # the unit of work records events in the outbox: a runtime import cycles

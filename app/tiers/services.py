@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from redis.exceptions import LockError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -194,8 +195,6 @@ def simulate_distribution_once(
 
     The Redis lock expires ``lock_seconds`` after the last batch read, so a worker that dies
     mid-run blocks the next one for that long at most; a long run renews it per batch."""
-    from redis.exceptions import LockError
-
     lock = redis.lock(SIMULATION_LOCK, timeout=lock_seconds, blocking=False)
     if not lock.acquire():
         raise AlreadyRunning("A tier simulation is already running; try again shortly.")
