@@ -8,6 +8,7 @@ from marshmallow import Schema, fields, validate
 from admin_api.auth import EmptyBody
 from app.members import services
 from app.members import sessions as member_sessions
+from app.readside import members as member_views
 from app.web.auth import admin_required, current_actor
 from app.web.deps import container
 from app.web.endpoint import endpoint
@@ -182,7 +183,7 @@ def list_members(query: dict[str, Any]) -> dict[str, Any]:
     },
 )
 def member_detail(member_id: int) -> Any:
-    return services.member_detail(uow=container().uow(), member_id=member_id)
+    return member_views.member_detail(uow=container().uow(), member_id=member_id)
 
 
 class SessionsRevokedOut(Schema):

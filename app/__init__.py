@@ -1,8 +1,10 @@
 """Huiyuan: the backend of a brand's WeChat membership programme.
 
 ``create_app`` is the composition root: it builds the collaborators, plugs the WeChat
-adapters into the domain's ports, and registers every blueprint and CLI command.
-Nothing runs at import time.
+adapters into the domain's ports, fills the domain's plug-in points (``app.wiring``: merge
+steps, tier metrics) and registers every blueprint and CLI command. Nothing runs at import
+time, and only this module imports inside functions: the entry-point packages import
+``app``, so importing them at the top would cycle.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from app.config import Config
 from app.container import Container, make_redis
 from app.db import Timeouts, make_engine, make_session_factory
 from app.web.jsonbody import MAX_BODY_BYTES
+from app.wiring import wire_domain
 
 
 def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     """Build the app. ``overrides`` replace collaborators (engine, session_factory,
     redis, mp_auth): tests use them to share a connection or a Redis."""
     config = config or Config.from_env()
+    wire_domain()
     clock.configure(config.timezone)
     app = Flask("huiyuan")
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, JSON_SORT_KEYS=False)

@@ -10,16 +10,20 @@ import json
 from datetime import UTC, datetime
 
 import click
-from flask import Flask
+from alembic import command
+from flask import Flask, current_app
 
 from app.admins import services as admin_services
 from app.admins.models import ROLES
 from app.admins.operations import CLI
 from app.cli_base import Command, CommandError, Group, warn_under_flask_run
+from app.demo import seed as demo
+from app.members.demo import count_members, seed_members
 from app.migrate import alembic_config, upgrade_database
 from app.partners import nonces
 from app.partners import services as partner_services
 from app.web.deps import container
+from app.web.openapi import build_openapi
 
 
 def register_commands(app: Flask) -> None:
@@ -48,8 +52,6 @@ def db_upgrade(revision: str) -> None:
 @click.argument("revision")
 def db_downgrade(revision: str) -> None:
     """Migrate the database back to REVISION (e.g. -1: one step)."""
-    from alembic import command
-
     with container().engine.begin() as connection:
         command.downgrade(alembic_config(connection), revision)
 
@@ -58,8 +60,6 @@ def db_downgrade(revision: str) -> None:
 @click.option("-m", "--message", required=True, help="What the migration does (its file name).")
 def db_revision(message: str) -> None:
     """Autogenerate a migration from the models."""
-    from alembic import command
-
     with container().engine.begin() as connection:
         command.revision(alembic_config(connection), message=message, autogenerate=True)
 
@@ -67,8 +67,6 @@ def db_revision(message: str) -> None:
 @db_group.command("current")
 def db_current() -> None:
     """Print the revision the database is at."""
-    from alembic import command
-
     with container().engine.connect() as connection:
         command.current(alembic_config(connection))
 
@@ -342,9 +340,6 @@ def admins_reset_password(username: str, password: str) -> None:
 def seed_demo(count: int, story_members: int, if_empty: bool, seed: int | None) -> None:
     """Seed demo data: the tier ladder and points rules (where unset), members with a
     history written through the real use cases (safe to rerun), then extra members."""
-    from app.demo import seed as demo
-    from app.members.demo import count_members, seed_members
-
     deps = container()
     if if_empty and count_members(deps.engine) > 0:
         click.echo("members exist; demo data not seeded")
@@ -384,10 +379,6 @@ def seed_demo(count: int, story_members: int, if_empty: bool, seed: int | None) 
 )
 def openapi_command(output: str | None) -> None:
     """Print (or write) the OpenAPI document generated from the endpoints' schemas."""
-    from flask import current_app
-
-    from app.web.openapi import build_openapi
-
     document = json.dumps(build_openapi(current_app), ensure_ascii=False, indent=2, sort_keys=True)
     if output is None:
         click.echo(document)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from limits import parse_many
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 VAR_DIR = PROJECT_ROOT / "var"
@@ -256,8 +259,6 @@ def _environment(env: Mapping[str, str]) -> str:
 
 
 def _check_rate_limit(key: str, value: str) -> None:
-    from limits import parse_many
-
     try:
         parse_many(value)
     except ValueError:
@@ -284,8 +285,6 @@ class _Reader:
 
     def networks(self, key: str) -> tuple[str, ...]:
         """Comma-separated IP addresses or CIDR networks."""
-        import ipaddress
-
         entries = tuple(e.strip() for e in (self.optional(key) or "").split(",") if e.strip())
         for entry in entries:
             try:

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import fakeredis
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -12,8 +16,8 @@ from app.config import Config
 from app.members.ports import MiniProgramAuth
 from app.messaging.adapters import NullMessenger
 from app.messaging.ports import Messenger
+from app.outbox.ports import Handler
 from app.outbox.rules import DrainPolicy
-from app.outbox.services import Handler
 from app.partners.services import PartnerCache
 from app.uow import UnitOfWork
 
@@ -45,10 +49,6 @@ class Container:
 
 def make_redis(config: Config) -> Any:
     if config.redis_url:
-        import redis
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
-
         # One immediate retry replaces a connection Redis dropped (a restart); more would
         # multiply the wait when Redis is down or hanging (redis-py's default is 10 tries).
         return redis.Redis.from_url(
@@ -60,6 +60,4 @@ def make_redis(config: Config) -> Any:
         )
     if config.is_production:
         raise RuntimeError("production never uses the in-process Redis stand-in")
-    import fakeredis
-
     return fakeredis.FakeRedis(decode_responses=True)

@@ -23,6 +23,8 @@ from sqlalchemy.orm import DeclarativeBase, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
+from app import clock
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -172,6 +174,4 @@ def make_session_factory(bind: Any, **kwargs: Any) -> sessionmaker[Any]:
 
 
 def utcnow_column_default() -> datetime:
-    from app import clock
-
     return clock.now()

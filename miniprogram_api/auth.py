@@ -7,6 +7,7 @@ from marshmallow import Schema, fields, validate
 
 from app.members import services
 from app.members import sessions as member_sessions
+from app.onboarding import services as onboarding
 from app.web.auth import issue_member_token, member_required
 from app.web.deps import container
 from app.web.endpoint import endpoint
@@ -56,7 +57,7 @@ class LoginOut(Schema):
 )
 def login(body: dict[str, Any]) -> dict[str, Any]:
     deps = container()
-    result = services.log_in(
+    result = onboarding.log_in(
         uow=deps.uow(),
         mp_auth=deps.mp_auth,
         appid=deps.config.wechat_mp_appid,

@@ -9,6 +9,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 from app import clock
 from app.members import services
 from app.members.models import GENDERS
+from app.readside import members as member_views
 from app.web.auth import member_required
 from app.web.deps import container
 from app.web.endpoint import endpoint
@@ -141,7 +142,7 @@ def patch_me(body: dict[str, Any]) -> Any:
 )
 def get_card() -> Any:
     deps = container()
-    return services.get_card(
+    return member_views.get_card(
         uow=deps.uow(),
         member_id=g.member_id,
         secret=deps.config.secret_key,

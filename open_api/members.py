@@ -5,7 +5,7 @@ from typing import Any
 from flask import Blueprint
 from marshmallow import Schema, fields, validate
 
-from app.members import services
+from app.readside import members as member_views
 from app.web.auth import partner_required
 from app.web.deps import container
 from app.web.endpoint import endpoint
@@ -55,7 +55,7 @@ class LookupOut(Schema):
 )
 def lookup(query: dict[str, Any]) -> Any:
     deps = container()
-    return services.look_up_member(uow=deps.uow(), secret=deps.config.secret_keys, **query)
+    return member_views.look_up_member(uow=deps.uow(), secret=deps.config.secret_keys, **query)
 
 
 def register(bp: Blueprint) -> None:

@@ -21,6 +21,7 @@ from app.config import Config
 from app.db import make_engine
 from app.migrate import upgrade_database
 from app.uow import UnitOfWork
+from app.wiring import wire_domain
 from tests import settings
 from tests.factories import ALL_FACTORIES
 from wechat_hooks.simulator import SimulatorServer
@@ -49,6 +50,12 @@ def _drop_everything(engine: Engine) -> None:
             connection.execute(text("SET FOREIGN_KEY_CHECKS=1"))
         else:
             meta.drop_all(connection)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _wired_domain() -> None:
+    """Service tests run without an app: fill the domain's plug-in points as create_app does."""
+    wire_domain()
 
 
 @pytest.fixture(autouse=True)

@@ -6,6 +6,7 @@ import click
 from flask import Flask
 
 from app.web.deps import container
+from wechat_hooks.simulator import serve
 
 
 def register_simulator_command(app: Flask) -> None:
@@ -14,8 +15,6 @@ def register_simulator_command(app: Flask) -> None:
     @click.option("--port", default=8200, show_default=True, type=int, help="Port to listen on.")
     def wechat_sim(host: str, port: int) -> None:
         """Serve the WeChat and WeCom simulator for development and tests."""
-        from wechat_hooks.simulator import serve
-
         config = container().config
         apps = {
             config.wechat_mp_appid: config.wechat_mp_secret,

@@ -7,6 +7,7 @@ from sqlalchemy import JSON, Date, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, BigId, BinaryString, UTCDateTime, table_args, utcnow_column_default
+from app.members.rules import mask_phone
 
 GENDERS = ("unknown", "male", "female")
 PROVIDER_MINIPROGRAM = "wechat_mp"
@@ -94,8 +95,6 @@ class MemberMerge(Base):
 
 
 def _phone_masked(self: Member) -> str | None:
-    from app.members.rules import mask_phone
-
     return mask_phone(self.phone)
 
 

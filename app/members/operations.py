@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.members import rules
+from app.members.merge import MERGE_STEPS
 from app.members.models import (
     PROVIDER_CHANNEL,
     PROVIDER_MINIPROGRAM,
@@ -136,7 +137,8 @@ def lock_members(session: Session, *member_ids: int) -> dict[int, Member]:
 
 
 def merge_members(session: Session, *, loser: Member, survivor: Member, reason: str) -> MemberMerge:
-    """Fold ``loser`` into ``survivor``: identities and every registered context's data.
+    """Fold ``loser`` into ``survivor``: identities, then every registered merge step
+    (``app.members.merge``) moves its context's data.
 
     Both member rows are locked first, lower id first; if either was merged meanwhile the
     transaction lost a race and the use case starts again."""
@@ -156,10 +158,8 @@ def merge_members(session: Session, *, loser: Member, survivor: Member, reason: 
         .execution_options(synchronize_session="fetch")
     )
     moved["identities"] = result.rowcount
-    from app.merging import MERGE_STEPS  # the contexts that own member data
-
-    for step in MERGE_STEPS:
-        moved.update(step(session, loser.id, survivor.id))
+    for step in MERGE_STEPS.steps():
+        moved.update(step.run(session, loser.id, survivor.id))
     _inherit_profile(loser, survivor)
     released = {"phone": loser.phone, "unionid": loser.unionid}
     loser.merge_into(survivor)

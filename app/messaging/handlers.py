@@ -11,7 +11,7 @@ from app.members import operations as members
 from app.messaging.ports import Messenger, Notice, NoticeKind, SendStatus
 from app.outbox.events import Topic
 from app.outbox.models import OutboxMessage
-from app.outbox.services import Handler
+from app.outbox.ports import Handler
 from app.points import reminders
 from app.wechat.errors import WeChatCallFailed, WeChatErrorKind
 

@@ -1,4 +1,4 @@
-"""Order facts other contexts read (tier metrics) and the merge step for orders."""
+"""Order facts other contexts read (the tier metric sources) and the merge step for orders."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.orders.models import Order, Refund
+from app.points import queries as points
 
 
 def spend_between(session: Session, member_id: int, start: datetime, end: datetime) -> int:
@@ -46,6 +47,16 @@ def refunded_points_by_member_between(
         query = query.where(Order.member_id.in_(member_ids))
     rows = session.execute(query.group_by(Order.member_id)).all()
     return {int(member_id): int(total or 0) for member_id, total in rows}
+
+
+def points_earned_net_by_member_between(
+    session: Session, start: datetime, end: datetime, member_ids: list[int] | None = None
+) -> dict[int, int]:
+    """The ``points_earned`` tier metric: points earned in [start, end) less what refunds
+    took back, as refunded amounts do not count in spend either."""
+    earned = points.earned_by_member_between(session, start, end, member_ids)
+    refunded = refunded_points_by_member_between(session, start, end, member_ids)
+    return {m: max(0, total - refunded.get(m, 0)) for m, total in earned.items()}
 
 
 def move_orders(session: Session, loser_id: int, survivor_id: int) -> dict[str, Any]:

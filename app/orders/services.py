@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from app.external_ids import services as external
+from app.external_ids import replay as external
 from app.members import operations as members
 from app.members import rules as member_rules
 from app.members.models import Member

@@ -16,9 +16,9 @@ import os
 import socket
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
@@ -28,20 +28,13 @@ from app import clock
 from app.errors import Conflict, NotFound
 from app.outbox import rules
 from app.outbox.models import OutboxDelivery, OutboxMessage
+from app.outbox.ports import Handler
 from app.outbox.rules import DrainPolicy
-from app.uow import UnitOfWork
+
+if TYPE_CHECKING:  # the unit of work records events in the outbox: a runtime import cycles
+    from app.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
-
-# A handler answers a short outcome to record ("sent", "skipped: no openid") or None.
-HandlerFn = Callable[[Session, OutboxMessage], str | None]
-
-
-@dataclass(frozen=True)
-class Handler:
-    name: str  # stable: it is half of the delivery's unique key
-    topics: frozenset[str]
-    run: HandlerFn
 
 
 def worker_name() -> str:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.errors import IdempotencyMismatch, InsufficientPoints, ValidationFailed
+from app.members import operations as members
 from app.members.models import Member
 from app.points import rules
 from app.points.models import PointsAccount, PointsEntry, PointsLot
@@ -188,8 +189,6 @@ def earn(
 
 def _merged_into(session: Session, former_id: int, member_id: int) -> bool:
     """Whether ``former_id`` was merged into ``member_id`` (a retry after a merge)."""
-    from app.members import operations as members  # read only; members imports us lazily
-
     survivor = members.resolve(session, session.get(Member, former_id))
     return survivor is not None and survivor.id == member_id and former_id != member_id
 

@@ -20,20 +20,26 @@ from app.points import queries
 from app.points.models import ExpiryReminder, PointsEntry, PointsLot
 from app.points.rules import DEFAULT_RULES
 from app.retry import run_retrying_races
-from app.settings import services as settings
+from app.settings.operations import read_document, replace_audited
 from app.uow import UnitOfWork
 
 BATCH_SIZE = 500
 
 
 def get_points_rules(*, uow: UnitOfWork) -> dict[str, Any]:
-    return settings.get_document(uow=uow, key=points.RULES_KEY, default=DEFAULT_RULES)
+    with uow:
+        return read_document(uow.session, points.RULES_KEY, DEFAULT_RULES)
 
 
 def put_points_rules(*, uow: UnitOfWork, actor: Actor, rules: dict[str, Any]) -> dict[str, Any]:
-    return settings.put_document(
-        uow=uow, actor=actor, key=points.RULES_KEY, default=DEFAULT_RULES, value=rules
-    )
+    """Replace the points rules; audited."""
+    with uow:
+        session = uow.session
+        replace_audited(
+            session, actor=actor, key=points.RULES_KEY, default=DEFAULT_RULES, value=rules
+        )
+        uow.commit()
+        return rules
 
 
 def adjust_points(

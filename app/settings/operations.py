@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.admins.operations import Actor, record_change
 from app.settings.models import SettingsDocument
 
 
@@ -32,3 +33,20 @@ def replace_document(session: Session, key: str, value: dict[str, Any]) -> None:
     else:
         row.value = value
     session.flush()
+
+
+def replace_audited(
+    session: Session, *, actor: Actor, key: str, default: dict[str, Any], value: dict[str, Any]
+) -> None:
+    """Replace the whole document; the audit log keeps what it was before."""
+    before = read_document(session, key, default)
+    replace_document(session, key, value)
+    record_change(
+        session,
+        actor=actor,
+        action=f"{key}.update",
+        target_type="settings",
+        target_id=key,
+        before=before,
+        after=value,
+    )

@@ -11,12 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import clock
-from app.orders import operations as orders
 from app.outbox.events import Event, Topic
 from app.outbox.operations import emit
-from app.points import queries as points
 from app.settings.operations import read_document
 from app.tiers import rules
+from app.tiers.metrics import METRICS
 from app.tiers.models import MemberTier, Tier, TierChange
 
 POLICY_KEY = "tier_policy"
@@ -63,12 +62,7 @@ def metric_values(
     session: Session, policy: dict[str, Any], now: datetime, member_ids: list[int] | None
 ) -> dict[int, int]:
     start, end = rules.window_bounds(policy["window"], now, clock.business_tz())
-    if policy["metric"] == "points_earned":
-        # What refunds took back does not count, as refunded amounts do not count in spend.
-        earned = points.earned_by_member_between(session, start, end, member_ids)
-        refunded = orders.refunded_points_by_member_between(session, start, end, member_ids)
-        return {m: max(0, total - refunded.get(m, 0)) for m, total in earned.items()}
-    return orders.spend_by_member_between(session, start, end, member_ids)
+    return METRICS.source(policy["metric"])(session, start, end, member_ids)
 
 
 def metric_value(session: Session, member_id: int, policy: dict[str, Any], now: datetime) -> int:

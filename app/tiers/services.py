@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from redis.exceptions import LockError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -15,7 +16,7 @@ from app import clock
 from app.admins.operations import Actor, record_change
 from app.errors import AlreadyRunning, Conflict, NotFound, ValidationFailed
 from app.members.models import Member
-from app.settings import services as settings
+from app.settings.operations import read_document, replace_audited
 from app.tiers import operations as ops
 from app.tiers import rules
 from app.tiers.models import MemberTier, Tier
@@ -83,13 +84,17 @@ def update_tier(*, uow: UnitOfWork, actor: Actor, code: str, changes: dict[str, 
 
 
 def get_policy(*, uow: UnitOfWork) -> dict[str, Any]:
-    return settings.get_document(uow=uow, key=ops.POLICY_KEY, default=rules.DEFAULT_POLICY)
+    with uow:
+        return read_document(uow.session, ops.POLICY_KEY, rules.DEFAULT_POLICY)
 
 
 def put_policy(*, uow: UnitOfWork, actor: Actor, policy: dict[str, Any]) -> dict[str, Any]:
-    return settings.put_document(
-        uow=uow, actor=actor, key=ops.POLICY_KEY, default=rules.DEFAULT_POLICY, value=policy
-    )
+    """Replace the tier policy; audited."""
+    with uow:
+        default = rules.DEFAULT_POLICY
+        replace_audited(uow.session, actor=actor, key=ops.POLICY_KEY, default=default, value=policy)
+        uow.commit()
+        return policy
 
 
 def _member_batches(uow: UnitOfWork, batch_size: int) -> Any:
@@ -190,8 +195,6 @@ def simulate_distribution_once(
 
     The Redis lock expires ``lock_seconds`` after the last batch read, so a worker that dies
     mid-run blocks the next one for that long at most; a long run renews it per batch."""
-    from redis.exceptions import LockError
-
     lock = redis.lock(SIMULATION_LOCK, timeout=lock_seconds, blocking=False)
     if not lock.acquire():
         raise AlreadyRunning("A tier simulation is already running; try again shortly.")

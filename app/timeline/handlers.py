@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from app.members import operations as members
 from app.outbox.events import Topic
 from app.outbox.models import OutboxMessage
-from app.outbox.services import Handler
+from app.outbox.ports import Handler
 from app.timeline.models import TimelineEntry
 
 RECORD_TIMELINE = "timeline.record"

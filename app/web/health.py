@@ -3,7 +3,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, Flask, jsonify
+from flask import Blueprint, Flask, current_app, jsonify
 from sqlalchemy import text
 
 from app.web.deps import container
@@ -41,8 +41,6 @@ def readyz() -> Any:
 
 @bp.get("/openapi.json")
 def openapi() -> Any:
-    from flask import current_app
-
     app: Flask = current_app  # type: ignore[assignment]
     spec = app.extensions.get("huiyuan.openapi")
     if spec is None:

@@ -15,6 +15,7 @@ from app.db import make_session_factory
 from app.idempotency.models import IdempotencyRecord
 from app.members import services as members
 from app.members.models import Member, MemberIdentity, MemberMerge
+from app.onboarding import services as onboarding
 from app.partners.models import Partner
 from app.uow import UnitOfWork
 from tests.conftest import MP_APPID, MP_SECRET
@@ -32,12 +33,12 @@ def mp_auth(sim: SimulatorServer) -> WeChatMiniProgramAuth:
 @pytest.fixture
 def login(
     uow: UnitOfWork, mp_auth: WeChatMiniProgramAuth, sim: SimulatorServer
-) -> Callable[..., members.LoginResult]:
+) -> Callable[..., onboarding.LoginResult]:
     """Log in as the mini-program would: a fresh wx.login code for ``openid`` each time."""
 
-    def log_in(openid: str, unionid: str | None = None) -> members.LoginResult:
+    def log_in(openid: str, unionid: str | None = None) -> onboarding.LoginResult:
         code = login_code(sim, openid, unionid)
-        return members.log_in(uow=uow, mp_auth=mp_auth, appid=MP_APPID, code=code)
+        return onboarding.log_in(uow=uow, mp_auth=mp_auth, appid=MP_APPID, code=code)
 
     return log_in
 

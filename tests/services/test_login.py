@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from app.errors import UpstreamUnavailable, ValidationFailed
 from app.members import rules
-from app.members import services as members
 from app.members.models import PROVIDER_MINIPROGRAM, Member, MemberIdentity, MemberMerge
+from app.onboarding import services as onboarding
 from app.uow import UnitOfWork
 from tests.conftest import MP_APPID
 from tests.factories import IdentityFactory, MemberFactory
@@ -22,7 +22,7 @@ from tests.services.conftest import NewRows, reload
 from wechat_hooks.miniprogram import WeChatMiniProgramAuth
 from wechat_hooks.simulator import SimulatorServer
 
-Login = Callable[..., members.LoginResult]
+Login = Callable[..., onboarding.LoginResult]
 
 
 def _openids(session: Session, member_id: int) -> set[str]:
@@ -114,7 +114,7 @@ def test_a_reused_code_is_a_validation_error_and_creates_nothing(
     mp_auth.code_to_session(code)  # the mini-program (or an attacker) spent it already
 
     with pytest.raises(ValidationFailed) as caught:
-        members.log_in(uow=uow, mp_auth=mp_auth, appid=MP_APPID, code=code)
+        onboarding.log_in(uow=uow, mp_auth=mp_auth, appid=MP_APPID, code=code)
 
     assert caught.value.details["wechat_errcode"] == 40163
     assert caught.value.details["field"] == "code"
@@ -131,10 +131,10 @@ def test_logging_in_twice_with_one_code_fails_the_second_time(
     rows: NewRows,
 ) -> None:
     code = login_code(sim, "o-alice")
-    members.log_in(uow=uow, mp_auth=mp_auth, appid=MP_APPID, code=code)
+    onboarding.log_in(uow=uow, mp_auth=mp_auth, appid=MP_APPID, code=code)
 
     with pytest.raises(ValidationFailed) as caught:
-        members.log_in(uow=uow, mp_auth=mp_auth, appid=MP_APPID, code=code)
+        onboarding.log_in(uow=uow, mp_auth=mp_auth, appid=MP_APPID, code=code)
 
     assert caught.value.details["wechat_errcode"] == 40163
     assert rows.added(Member) == 1
@@ -145,7 +145,7 @@ def test_an_unknown_code_is_40029(
     uow: UnitOfWork, mp_auth: WeChatMiniProgramAuth, session: Session, rows: NewRows
 ) -> None:
     with pytest.raises(ValidationFailed) as caught:
-        members.log_in(uow=uow, mp_auth=mp_auth, appid=MP_APPID, code="never-issued")
+        onboarding.log_in(uow=uow, mp_auth=mp_auth, appid=MP_APPID, code="never-issued")
 
     assert caught.value.details["wechat_errcode"] == 40029
     assert rows.added(Member) == 0
@@ -163,7 +163,7 @@ def test_an_expired_code_is_40029(
         traveller.shift(timedelta(minutes=5))
 
         with pytest.raises(ValidationFailed) as caught:
-            members.log_in(uow=uow, mp_auth=mp_auth, appid=MP_APPID, code=code)
+            onboarding.log_in(uow=uow, mp_auth=mp_auth, appid=MP_APPID, code=code)
 
     assert caught.value.details["wechat_errcode"] == 40029
     assert rows.added(Member) == 0
@@ -180,14 +180,14 @@ def test_wechat_failing_is_upstream_unavailable_and_creates_nothing(
     sim.state.add_fault("/sns/jscode2session", errcode=-1, times=1)
 
     with pytest.raises(UpstreamUnavailable) as caught:
-        members.log_in(uow=uow, mp_auth=mp_auth, appid=MP_APPID, code=code)
+        onboarding.log_in(uow=uow, mp_auth=mp_auth, appid=MP_APPID, code=code)
 
     assert caught.value.status == 503
     assert caught.value.code == "upstream_unavailable"
     assert caught.value.details["wechat_errcode"] == -1
     assert rows.added(Member) == 0
     # WeChat never saw the code, so the mini-program's retry with it succeeds.
-    retry = members.log_in(uow=uow, mp_auth=mp_auth, appid=MP_APPID, code=code)
+    retry = onboarding.log_in(uow=uow, mp_auth=mp_auth, appid=MP_APPID, code=code)
     assert retry.is_new is True
     assert rows.added(Member) == 1
 

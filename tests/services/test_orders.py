@@ -21,12 +21,12 @@ from app.errors import (
     ValidationFailed,
 )
 from app.members import rules as member_rules
-from app.members import services as members
 from app.members.models import PROVIDER_CHANNEL, Member, MemberIdentity
 from app.orders import services as orders
 from app.orders.models import Order, OrderItem, Refund
 from app.points import services as points_services
 from app.points.models import PointsEntry
+from app.readside import members as member_views
 from app.uow import UnitOfWork
 from tests.factories import IdentityFactory, MemberFactory
 from tests.factories_value import (
@@ -493,9 +493,9 @@ def test_spent_then_refunded_leaves_a_debt_that_the_next_order_settles_first(
     assert (result.points_reversed, result.debt_added) == (500, 450)
     books = assert_books_agree(session, member.id)
     assert (books.balance, books.debt) == (0, 450)
-    card = members.get_card(uow=uow, member_id=member.id, secret=SECRET_KEY, qr_ttl_seconds=60)
+    card = member_views.get_card(uow=uow, member_id=member.id, secret=SECRET_KEY, qr_ttl_seconds=60)
     assert card.points["balance"] == 0  # the debt is never shown as a negative balance
-    detail = members.member_detail(uow=uow, member_id=member.id)
+    detail = member_views.member_detail(uow=uow, member_id=member.id)
     assert (detail.points["balance"], detail.points["debt"]) == (0, 450)  # operators see it
     with pytest.raises(InsufficientPoints):
         redeem(uow, member, 1, "TILL-2")

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from app.errors import ValidationFailed
 from app.members import services as members
 from app.members.models import Member, MemberIdentity, MemberMerge
+from app.onboarding import services as onboarding
 from app.uow import UnitOfWork
 from tests.factories import IdentityFactory, MemberFactory
 from tests.helpers import phone_code
@@ -20,7 +21,7 @@ from tests.services.conftest import NewRows, reload
 from wechat_hooks.miniprogram import WeChatMiniProgramAuth
 from wechat_hooks.simulator import SimulatorServer
 
-Login = Callable[..., members.LoginResult]
+Login = Callable[..., onboarding.LoginResult]
 Bind = Callable[[int, str], Member]
 PHONE = "13800138000"
 

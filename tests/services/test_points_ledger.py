@@ -20,8 +20,8 @@ from app.checkins import services as checkins
 from app.checkins.models import Checkin
 from app.errors import InsufficientPoints, ValidationFailed
 from app.members import operations as member_ops
-from app.members import services as members
 from app.members.models import Member, MemberMerge
+from app.onboarding import services as onboarding
 from app.orders import services as orders
 from app.orders.models import Order
 from app.points import operations as points
@@ -449,7 +449,7 @@ def test_binding_a_phone_merges_points_lots_orders_tier_and_checkins(
     uow: UnitOfWork,
     value_session: Session,
     frozen: Any,
-    login: Callable[..., members.LoginResult],
+    login: Callable[..., onboarding.LoginResult],
     bind: Callable[[int, str], Member],
     place_order: Callable[..., orders.OrderOutcome],
 ) -> None:

@@ -13,23 +13,27 @@ from sqlalchemy.orm import Session
 from app.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from app.members import services as members
 from app.members.models import Member
+from app.onboarding import services as onboarding
+from app.readside import members as member_views
 from app.uow import UnitOfWork
 from tests.factories import MemberFactory
 from tests.services.conftest import reload
 from tests.settings import SECRET_KEY
 
-Login = Callable[..., members.LoginResult]
+Login = Callable[..., onboarding.LoginResult]
 Bind = Callable[[int, str], Member]
 TTL = 60
 NOW = datetime(2026, 5, 1, 2, 0, 0, tzinfo=UTC)
 
 
-def _card(uow: UnitOfWork, member_id: int) -> members.CardView:
-    return members.get_card(uow=uow, member_id=member_id, secret=SECRET_KEY, qr_ttl_seconds=TTL)
+def _card(uow: UnitOfWork, member_id: int) -> member_views.CardView:
+    return member_views.get_card(
+        uow=uow, member_id=member_id, secret=SECRET_KEY, qr_ttl_seconds=TTL
+    )
 
 
 def _look_up(uow: UnitOfWork, **by: Any) -> Member:
-    return members.look_up_member(uow=uow, secret=SECRET_KEY, **by).member
+    return member_views.look_up_member(uow=uow, secret=SECRET_KEY, **by).member
 
 
 # profile
@@ -171,7 +175,7 @@ def test_a_payload_signed_with_another_secret_is_a_validation_error(
 ) -> None:
     member = MemberFactory()
     with time_machine.travel(NOW, tick=False):
-        card = members.get_card(
+        card = member_views.get_card(
             uow=uow, member_id=member.id, secret="another-" + SECRET_KEY, qr_ttl_seconds=TTL
         )
         with pytest.raises(ValidationFailed):

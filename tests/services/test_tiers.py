@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 from app.admins.models import AuditEntry
 from app.admins.operations import Actor
 from app.errors import ValidationFailed
-from app.members import services as members
 from app.members.models import Member
 from app.orders import services as orders
 from app.points import services as points
+from app.readside import members as member_views
 from app.tiers import services as tiers
 from app.tiers.models import MemberTier, Tier, TierChange
 from app.uow import UnitOfWork
@@ -187,7 +187,7 @@ def test_assessment_downgrades_only_after_the_retention_period(
     assert (last.from_code, last.to_code, last.reason) == ("gold", "basic", "assessment")
     assert last.metric_value == 70_000
     assert len(changes_of(ladder, keeper.id)) == 1
-    detail = members.member_detail(uow=uow, member_id=member.id)  # what operators see
+    detail = member_views.member_detail(uow=uow, member_id=member.id)  # what operators see
     assert detail.tier is not None and detail.tier["code"] == "basic"
     assert [c.reason for c in detail.tier_history] == [
         "assessment",

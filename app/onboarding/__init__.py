@@ -1,0 +1,1 @@
+"""Onboarding: a member signs in from the mini-program (and joins on first sign-in)."""
