@@ -17,7 +17,6 @@ from app.members.models import PROVIDER_MINIPROGRAM, Member, MemberIdentity, Mem
 from app.members.ports import MiniProgramAuth
 from app.points import operations as points
 from app.points import queries as points_queries
-from app.retry import run_retrying_races
 from app.tiers import operations as tiers
 from app.uow import UnitOfWork
 from app.wechat.errors import WeChatCallFailed, WeChatErrorKind
@@ -79,13 +78,7 @@ def log_in(*, uow: UnitOfWork, mp_auth: MiniProgramAuth, appid: str, code: str) 
     if not rules.is_storable_session(wx.openid, wx.unionid, wx.session_key):
         raise UpstreamUnavailable("WeChat answered a session that cannot be stored.")
 
-    def attempt() -> LoginResult:
-        with uow:
-            result = _log_in_session(uow, appid, wx.openid, wx.unionid, wx.session_key)
-            uow.commit()
-            return result
-
-    return run_retrying_races(attempt)
+    return uow.run(_log_in_session, appid, wx.openid, wx.unionid, wx.session_key)
 
 
 def _log_in_session(
@@ -146,23 +139,17 @@ def bind_phone(*, uow: UnitOfWork, mp_auth: MiniProgramAuth, member_id: int, cod
             reason="unusable_phone",
         ) from None
 
-    def attempt() -> Member:
-        with uow:
-            member = _require_member(uow, member_id)
-            owner = ops.find_by_phone(uow.session, phone)
-            if owner is None:
-                member.phone = phone
-            elif owner.id != member.id:
-                ops.merge_members(uow.session, loser=member, survivor=owner, reason="phone")
-                return _commit_and_return(uow, owner)
-            uow.commit()
-            return member
-
-    return run_retrying_races(attempt)
+    return uow.run(_bind_phone, member_id, phone)
 
 
-def _commit_and_return(uow: UnitOfWork, member: Member) -> Member:
-    uow.commit()
+def _bind_phone(uow: UnitOfWork, member_id: int, phone: str) -> Member:
+    member = _require_member(uow, member_id)
+    owner = ops.find_by_phone(uow.session, phone)
+    if owner is None:
+        member.phone = phone
+    elif owner.id != member.id:
+        ops.merge_members(uow.session, loser=member, survivor=owner, reason="phone")
+        return owner
     return member
 
 
