@@ -23,6 +23,7 @@ from app.migrate import upgrade_database
 from app.uow import UnitOfWork
 from tests import settings
 from tests.factories import ALL_FACTORIES
+from tests.lock_order import watching_lock_order
 from wechat_hooks.simulator import SimulatorServer
 
 MP_APPID = "wx-test-mp"
@@ -49,6 +50,15 @@ def _drop_everything(engine: Engine) -> None:
             connection.execute(text("SET FOREIGN_KEY_CHECKS=1"))
         else:
             meta.drop_all(connection)
+
+
+@pytest.fixture(autouse=True)
+def _lock_order() -> Iterator[list[str]]:
+    """Every transaction of every test takes its row locks in app.locks' order (a test of
+    the watch itself clears what it provoked)."""
+    with watching_lock_order() as violations:
+        yield violations
+    assert not violations, f"row locks out of the order of app.locks: {violations}"
 
 
 @pytest.fixture(autouse=True)
