@@ -1,6 +1,8 @@
 """Unit of work: one use case, one transaction, committed explicitly.
 
-Leaving the ``with`` block without ``commit()`` rolls back. Callbacks registered with
+Leaving the ``with`` block without ``commit()`` rolls back. A use case that may lose a
+race runs through ``run``, which opens the transaction, commits it and re-runs it whole
+when it lost. Callbacks registered with
 ``after_commit`` run only once the transaction is durable (WeChat calls, Redis);
 events given to ``emit`` are written with the transaction and drained later.
 """
@@ -10,14 +12,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.outbox import operations as outbox
 from app.outbox.events import Event
+from app.retry import run_retrying_races
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class UnitOfWork:
@@ -51,6 +56,24 @@ class UnitOfWork:
         # close() rolls back whatever was not committed and detaches the objects without
         # expiring them, so a use case can return the rows it read.
         session.close()
+
+    def run(
+        self, work: Callable[Concatenate[UnitOfWork, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """A use case's transaction: open it, call ``work(self, *args, **kwargs)``, commit,
+        answer what ``work`` answered. When it loses a race (``app.retry.lost_a_race``: a
+        unique key taken meanwhile, a deadlock, a lock wait timeout, a ``RaceLost``) it is
+        rolled back and run again whole, in a fresh transaction, a few times at most; the
+        retry meets the winner's rows. ``work`` never commits; to answer without keeping
+        what it wrote, it calls ``rollback()``."""
+
+        def attempt() -> T:
+            with self:
+                answer = work(self, *args, **kwargs)
+                self.commit()
+                return answer
+
+        return run_retrying_races(attempt)
 
     def commit(self) -> None:
         self.session.commit()

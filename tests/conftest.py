@@ -24,6 +24,7 @@ from app.uow import UnitOfWork
 from app.wiring import wire_domain
 from tests import settings
 from tests.factories import ALL_FACTORIES
+from tests.lock_order import watching_lock_order
 from wechat_hooks.simulator import SimulatorServer
 
 MP_APPID = "wx-test-mp"
@@ -56,6 +57,15 @@ def _drop_everything(engine: Engine) -> None:
 def _wired_domain() -> None:
     """Service tests run without an app: fill the domain's plug-in points as create_app does."""
     wire_domain()
+
+
+@pytest.fixture(autouse=True)
+def _lock_order() -> Iterator[list[str]]:
+    """Every transaction of every test takes its row locks in app.locks' order (a test of
+    the watch itself clears what it provoked)."""
+    with watching_lock_order() as violations:
+        yield violations
+    assert not violations, f"row locks out of the order of app.locks: {violations}"
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app import clock
-from app.admins import rules
+from app.admins import locks, rules
 from app.admins.models import ROLES, AdminUser, AuditEntry
 from app.admins.operations import Actor, record_change
 from app.admins.sessions import revoke_sessions_in
@@ -120,8 +120,11 @@ def show_admin(*, uow: UnitOfWork, username: str) -> AdminUser:
 
 
 def _by_username(uow: UnitOfWork, username: str, *, lock: bool = True) -> AdminUser:
-    query = select(AdminUser).where(AdminUser.username == username)
-    admin = uow.session.scalars(query.with_for_update() if lock else query).one_or_none()
+    if lock:
+        admin = locks.lock_admin(uow.session, username)
+    else:
+        query = select(AdminUser).where(AdminUser.username == username)
+        admin = uow.session.scalars(query).one_or_none()
     if admin is None:
         raise NotFound("No such account.", field="username")
     return admin

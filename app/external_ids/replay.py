@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 from app.errors import IdempotencyMismatch
 from app.external_ids import rules
 from app.external_ids.models import ExternalRequest
-from app.retry import run_retrying_races
 from app.uow import UnitOfWork
 
 MISMATCH_MESSAGE = "This external_id was already used for a different request."
@@ -78,35 +77,35 @@ def run_once(
     document) once per key; commit it with its record. ``request`` is every field of the
     request as parsed, the member reference included. ``work`` raises ExternalIdTaken when
     it finds its effect's own row already there."""
-    digest = rules.fingerprint(request)
+    return uow.run(_run_once, key, rules.fingerprint(request), work)
 
-    def attempt() -> Answered:
-        with uow:
-            session = uow.session
-            earlier = earlier_answer(session, key, digest)
-            if earlier is not None:
-                return Answered(earlier, replayed=True)
-            try:
-                answer = work(session)
-            except ExternalIdTaken:
-                # Each statement reads what is committed (READ COMMITTED; SQLite runs one
-                # writer at a time): the twin's record is there now, with its effect.
-                earlier = earlier_answer(session, key, digest)
-                if earlier is None:  # recorded before requests had fingerprints
-                    raise mismatch() from None
-                return Answered(earlier, replayed=True)
-            session.add(
-                ExternalRequest(
-                    partner_id=key.partner_id,
-                    kind=key.kind,
-                    channel=key.channel,
-                    external_id=key.external_id,
-                    fingerprint=digest,
-                    answer=answer,
-                )
-            )
-            session.flush()  # the unique key decides between concurrent first sends
-            uow.commit()
-            return Answered(answer, replayed=False)
 
-    return run_retrying_races(attempt)
+def _run_once(
+    uow: UnitOfWork, key: ExternalKey, digest: str, work: Callable[[Session], dict[str, Any]]
+) -> Answered:
+    session = uow.session
+    earlier = earlier_answer(session, key, digest)
+    if earlier is not None:
+        return Answered(earlier, replayed=True)
+    try:
+        answer = work(session)
+    except ExternalIdTaken:
+        uow.rollback()  # keep nothing of this attempt: the twin's effect stands
+        # Each statement reads what is committed (READ COMMITTED; SQLite runs one writer
+        # at a time): the twin's record is there now, with its effect.
+        earlier = earlier_answer(session, key, digest)
+        if earlier is None:  # recorded before requests had fingerprints
+            raise mismatch() from None
+        return Answered(earlier, replayed=True)
+    session.add(
+        ExternalRequest(
+            partner_id=key.partner_id,
+            kind=key.kind,
+            channel=key.channel,
+            external_id=key.external_id,
+            fingerprint=digest,
+            answer=answer,
+        )
+    )
+    session.flush()  # the unique key decides between concurrent first sends
+    return Answered(answer, replayed=False)

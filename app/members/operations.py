@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.members import rules
+from app.members.locks import lock_members
 from app.members.merge import MERGE_STEPS
 from app.members.models import (
     PROVIDER_CHANNEL,
@@ -120,20 +121,6 @@ def attach_identity(
 
 
 _INHERITED = ("nickname", "avatar_url", "birthday", "city", "registration_store", "referrer_id")
-
-
-def lock_members(session: Session, *member_ids: int) -> dict[int, Member]:
-    """Lock the members' rows until the transaction ends, in one statement that takes them
-    in id order: every merge locks its two members this way first, so concurrent merges
-    (many members binding one phone) queue on the survivor instead of deadlocking."""
-    rows = session.scalars(
-        select(Member)
-        .where(Member.id.in_(sorted(set(member_ids))))
-        .order_by(Member.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return {row.id: row for row in rows}
 
 
 def merge_members(session: Session, *, loser: Member, survivor: Member, reason: str) -> MemberMerge:

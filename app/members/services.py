@@ -13,7 +13,6 @@ from app.members import rules
 from app.members.models import Member
 from app.members.ports import MiniProgramAuth
 from app.members.wechat import call_wechat, require_database
-from app.retry import run_retrying_races
 from app.uow import UnitOfWork
 
 PROFILE_FIELDS = frozenset({"nickname", "avatar_url", "gender", "city"})
@@ -35,23 +34,17 @@ def bind_phone(*, uow: UnitOfWork, mp_auth: MiniProgramAuth, member_id: int, cod
             reason="unusable_phone",
         ) from None
 
-    def attempt() -> Member:
-        with uow:
-            member = _require_member(uow, member_id)
-            owner = ops.find_by_phone(uow.session, phone)
-            if owner is None:
-                member.phone = phone
-            elif owner.id != member.id:
-                ops.merge_members(uow.session, loser=member, survivor=owner, reason="phone")
-                return _commit_and_return(uow, owner)
-            uow.commit()
-            return member
-
-    return run_retrying_races(attempt)
+    return uow.run(_bind_phone, member_id, phone)
 
 
-def _commit_and_return(uow: UnitOfWork, member: Member) -> Member:
-    uow.commit()
+def _bind_phone(uow: UnitOfWork, member_id: int, phone: str) -> Member:
+    member = _require_member(uow, member_id)
+    owner = ops.find_by_phone(uow.session, phone)
+    if owner is None:
+        member.phone = phone
+    elif owner.id != member.id:
+        ops.merge_members(uow.session, loser=member, survivor=owner, reason="phone")
+        return owner
     return member
 
 

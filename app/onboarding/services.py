@@ -13,7 +13,6 @@ from app.members.models import PROVIDER_MINIPROGRAM, Member
 from app.members.ports import MiniProgramAuth
 from app.members.wechat import call_wechat, require_database
 from app.points import operations as points
-from app.retry import run_retrying_races
 from app.uow import UnitOfWork
 
 
@@ -30,13 +29,7 @@ def log_in(*, uow: UnitOfWork, mp_auth: MiniProgramAuth, appid: str, code: str) 
     if not rules.is_storable_session(wx.openid, wx.unionid, wx.session_key):
         raise UpstreamUnavailable("WeChat answered a session that cannot be stored.")
 
-    def attempt() -> LoginResult:
-        with uow:
-            result = _log_in_session(uow, appid, wx.openid, wx.unionid, wx.session_key)
-            uow.commit()
-            return result
-
-    return run_retrying_races(attempt)
+    return uow.run(_log_in_session, appid, wx.openid, wx.unionid, wx.session_key)
 
 
 def _log_in_session(

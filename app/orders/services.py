@@ -21,11 +21,13 @@ from app.external_ids import replay as external
 from app.members import operations as members
 from app.members import rules as member_rules
 from app.members.models import Member
+from app.orders import locks as order_locks
 from app.orders.models import Order, OrderItem, Refund
 from app.outbox.events import Event, Topic
 from app.outbox.operations import emit
 from app.points import operations as points
 from app.points import rules as points_rules
+from app.retry import RaceLost
 from app.tiers import operations as tiers
 from app.uow import UnitOfWork
 
@@ -111,6 +113,21 @@ def _existing_order(
             Order.external_id == external_id,
         )
     ).one_or_none()
+
+
+def _locked_order(session: Session, partner_id: int, channel: str, external_id: str) -> Order:
+    """The order, locked in the global order (app.locks): its member's points account
+    first, then the order row."""
+    found = _existing_order(session, partner_id, channel, external_id)
+    if found is None:
+        raise NotFound("No such order on this channel.", field="external_order_id")
+    points.lock_account(session, found.member_id)  # a merge meanwhile: MergedMeanwhile, retry
+    order = order_locks.lock_order(
+        session, partner_id=partner_id, channel=channel, external_id=external_id
+    )
+    if order is None or order.member_id != found.member_id:
+        raise RaceLost(f"order {found.id} moved to another member meanwhile")
+    return order
 
 
 def _ref_fields(ref: MemberRef) -> dict[str, str]:
@@ -258,18 +275,7 @@ def record_refund(
         ).first()
         if earlier is not None:
             raise external.ExternalIdTaken
-        order = session.scalars(
-            select(Order)
-            .where(
-                Order.partner_id == sender.id,
-                Order.channel == channel,
-                Order.external_id == external_order_id,
-            )
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).one_or_none()
-        if order is None:
-            raise NotFound("No such order on this channel.", field="external_order_id")
+        order = _locked_order(session, sender.id, channel, external_order_id)
         if order.refunded_cents + amount_cents > order.amount_cents:
             raise Conflict(
                 "The refund exceeds what is left of the order.",

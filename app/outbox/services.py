@@ -20,13 +20,13 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app import clock
 from app.errors import Conflict, NotFound
-from app.outbox import rules
+from app.outbox import locks, rules
 from app.outbox.models import OutboxDelivery, OutboxMessage
 from app.outbox.ports import Handler
 from app.outbox.rules import DrainPolicy
@@ -67,18 +67,7 @@ def lease_batch(*, uow: UnitOfWork, policy: DrainPolicy, owner: str) -> list[int
     leasing right now are skipped, not waited for (SQLite has no row locks: plain read)."""
     now = clock.now()
     with uow:
-        rows = uow.session.scalars(
-            select(OutboxMessage)
-            .where(
-                OutboxMessage.handled_at.is_(None),
-                OutboxMessage.dead_at.is_(None),
-                OutboxMessage.available_at <= now,
-                or_(OutboxMessage.leased_until.is_(None), OutboxMessage.leased_until < now),
-            )
-            .order_by(OutboxMessage.id)
-            .limit(policy.batch_size)
-            .with_for_update(skip_locked=True)
-        ).all()
+        rows = locks.lock_due_messages(uow.session, now=now, limit=policy.batch_size)
         for row in rows:
             row.leased_until = now + timedelta(seconds=policy.lease_seconds)
             row.lease_owner = owner
@@ -137,9 +126,7 @@ def _settle(
 ) -> str:
     now = clock.now()
     with uow:
-        message = uow.session.scalars(
-            select(OutboxMessage).where(OutboxMessage.id == message_id).with_for_update()
-        ).one()
+        message = locks.lock_message(uow.session, message_id)
         if message.handled_at is not None or message.dead_at is not None:
             return "lost_lease"
         if message.lease_owner != owner:

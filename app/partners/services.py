@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from app.admins.operations import Actor, record_change
 from app.errors import NotFound, ValidationFailed
-from app.partners import rules
+from app.partners import locks, rules
 from app.partners.models import Partner
 from app.uow import UnitOfWork
 
@@ -251,12 +251,14 @@ def _locked_partner(uow: UnitOfWork, app_key_or_id: str) -> Partner:
 
 def _partner_by_ref(uow: UnitOfWork, app_key_or_id: str, *, lock: bool) -> Partner:
     ref = app_key_or_id.strip()
-    query = select(Partner).with_for_update() if lock else select(Partner)
     if ref.isascii() and ref.isdigit() and len(ref) <= 18:
-        query = query.where(Partner.id == int(ref))
+        criterion = Partner.id == int(ref)
     else:
-        query = query.where(Partner.app_key == ref)
-    partner = uow.session.scalars(query).one_or_none()
+        criterion = Partner.app_key == ref
+    if lock:
+        partner = next(iter(locks.lock_partners(uow.session, criterion)), None)
+    else:
+        partner = uow.session.scalars(select(Partner).where(criterion)).one_or_none()
     if partner is None:
         raise NotFound("No partner has that app key or id.")
     return partner
@@ -377,7 +379,7 @@ def reencrypt_partner_secrets(
     encrypted it, so that the fallback keys can be retired. Idempotent: a second run
     re-encrypts nothing."""
     with uow:
-        rows = list(uow.session.scalars(select(Partner).order_by(Partner.id).with_for_update()))
+        rows = locks.lock_partners(uow.session)
         changed = 0
         unreadable: list[str] = []
         for partner in rows:

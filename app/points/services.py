@@ -19,7 +19,6 @@ from app.points import operations as points
 from app.points import queries
 from app.points.models import ExpiryReminder, PointsEntry, PointsLot
 from app.points.rules import DEFAULT_RULES
-from app.retry import run_retrying_races
 from app.settings.operations import read_document, replace_audited
 from app.uow import UnitOfWork
 
@@ -48,36 +47,34 @@ def adjust_points(
     """An operator's correction, with a mandatory reason; audited."""
     if not reason.strip():
         raise ValidationFailed("A reason is required.", field="reason")
-    return run_retrying_races(lambda: _adjust(uow, actor, member_id, delta, reason))
+    return uow.run(_adjust, actor, member_id, delta, reason)
 
 
 def _adjust(uow: UnitOfWork, actor: Actor, member_id: int, delta: int, reason: str) -> PointsEntry:
-    with uow:
-        member = members.get_active(uow.session, member_id)
-        if member is None:
-            raise NotFound("No such member.")
-        # Read under the account's lock: concurrent adjustments each see the one before.
-        before = points.locked_balance(uow.session, member.id)
-        entry = points.adjust(uow.session, member_id=member.id, delta=delta, note=reason)
-        record_change(
-            uow.session,
-            actor=actor,
-            action="points.adjust",
-            target_type="member",
-            target_id=member.id,
-            before={"balance": before},
-            after={"balance": entry.balance_after, "delta": delta, "reason": reason},
-        )
-        payload = {
-            "member_id": member.id,
-            "entry_id": entry.id,
-            "delta": delta,
-            "balance_after": entry.balance_after,
-            "reason": reason,
-        }
-        uow.emit(Event(Topic.POINTS_ADJUSTED, payload, member_id=member.id))
-        uow.commit()
-        return entry
+    member = members.get_active(uow.session, member_id)
+    if member is None:
+        raise NotFound("No such member.")
+    # Read under the account's lock: concurrent adjustments each see the one before.
+    before = points.locked_balance(uow.session, member.id)
+    entry = points.adjust(uow.session, member_id=member.id, delta=delta, note=reason)
+    record_change(
+        uow.session,
+        actor=actor,
+        action="points.adjust",
+        target_type="member",
+        target_id=member.id,
+        before={"balance": before},
+        after={"balance": entry.balance_after, "delta": delta, "reason": reason},
+    )
+    payload = {
+        "member_id": member.id,
+        "entry_id": entry.id,
+        "delta": delta,
+        "balance_after": entry.balance_after,
+        "reason": reason,
+    }
+    uow.emit(Event(Topic.POINTS_ADJUSTED, payload, member_id=member.id))
+    return entry
 
 
 def list_ledger(

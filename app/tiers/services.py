@@ -17,8 +17,8 @@ from app.admins.operations import Actor, record_change
 from app.errors import AlreadyRunning, Conflict, NotFound, ValidationFailed
 from app.members.models import Member
 from app.settings.operations import read_document, replace_audited
+from app.tiers import locks, rules
 from app.tiers import operations as ops
-from app.tiers import rules
 from app.tiers.models import MemberTier, Tier
 from app.uow import UnitOfWork
 
@@ -126,15 +126,13 @@ def _decide(
 ) -> list[tuple[int, ops.Standing, rules.TierRef | None, int]]:
     """(member, standing, assessed tier, value) for a batch; shared by the job and simulate."""
     values = ops.metric_values(session, policy, now, ids)
-    rows = {
-        row.member_id: row
-        for row in session.scalars(
-            # Locked while assessing: an order's upgrade meanwhile waits, never is overwritten.
-            select(MemberTier).where(MemberTier.member_id.in_(ids)).with_for_update(of=MemberTier)
-            if lock
-            else select(MemberTier).where(MemberTier.member_id.in_(ids))
-        )
-    }
+    # Locked while assessing: an order's upgrade meanwhile waits, never is overwritten.
+    found = (
+        locks.lock_member_tiers(session, ids)
+        if lock
+        else session.scalars(select(MemberTier).where(MemberTier.member_id.in_(ids)))
+    )
+    rows = {row.member_id: row for row in found}
     by_code = {tier.code: tier for tier in tiers}
     base = rules.tier_for_value(tiers, 0)
     decided = []

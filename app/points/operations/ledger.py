@@ -1,0 +1,53 @@
+"""The ledger: entries that move the balance, and the points rules they follow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.points import rules
+from app.points.models import PointsAccount, PointsEntry
+from app.settings.operations import read_document
+
+RULES_KEY = "points_rules"
+
+
+def points_rules(session: Session) -> dict[str, Any]:
+    return read_document(session, RULES_KEY, rules.DEFAULT_RULES)
+
+
+def entry_by_key(session: Session, key: str) -> PointsEntry | None:
+    return session.scalars(select(PointsEntry).where(PointsEntry.idempotency_key == key)).first()
+
+
+def write_entry(
+    session: Session,
+    account: PointsAccount,
+    *,
+    delta: int,
+    kind: str,
+    reason_code: str,
+    note: str | None = None,
+    order_id: int | None = None,
+    idempotency_key: str | None = None,
+) -> PointsEntry:
+    """Move the (locked) account's balance by ``delta`` and record it as one entry."""
+    account.balance += delta
+    if account.balance < 0:
+        raise AssertionError("a points balance may never go negative")
+    entry = PointsEntry(
+        member_id=account.member_id,
+        delta=delta,
+        kind=kind,
+        reason_code=reason_code,
+        reason=rules.member_text(reason_code),
+        note=note[:255] if note is not None else None,
+        balance_after=account.balance,
+        order_id=order_id,
+        idempotency_key=idempotency_key,
+    )
+    session.add(entry)
+    session.flush()
+    return entry

@@ -1,0 +1,71 @@
+"""Lots: what each earning left, taken soonest-expiring first, written off once expired."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.points import rules
+from app.points.models import PointsAccount, PointsEntry, PointsLot
+from app.points.operations.ledger import write_entry
+
+
+def consume(session: Session, lots: list[PointsLot], points: int) -> int:
+    """Take ``points`` from ``lots`` in their order; answers the shortfall."""
+    by_id = {lot.id: lot for lot in lots}
+    taken, shortfall = rules.take_from_lots(
+        [rules.LotView(lot.id, lot.remaining) for lot in lots], points
+    )
+    for lot_id, amount in taken:
+        by_id[lot_id].remaining -= amount
+    session.flush()
+    return shortfall
+
+
+def live_lots(session: Session, account: PointsAccount, now: datetime) -> list[PointsLot]:
+    """The account's lots with points left, soonest expiry first, after writing off those
+    already past their expiry: one read for both."""
+    lots = list(
+        session.scalars(
+            select(PointsLot)
+            .where(PointsLot.member_id == account.member_id, PointsLot.remaining > 0)
+            .order_by(PointsLot.expires_at, PointsLot.id)
+        )
+    )
+    write_off(session, account, [lot for lot in lots if lot.expires_at <= now])
+    return [lot for lot in lots if lot.expires_at > now]
+
+
+def expire_overdue(session: Session, account: PointsAccount, now: datetime) -> PointsEntry | None:
+    """Write off what is left of the (locked) account's lots past their expiry."""
+    overdue = session.scalars(
+        select(PointsLot).where(
+            PointsLot.member_id == account.member_id,
+            PointsLot.remaining > 0,
+            PointsLot.expires_at <= now,
+        )
+    )
+    return write_off(session, account, list(overdue))
+
+
+def write_off(
+    session: Session, account: PointsAccount, overdue: list[PointsLot]
+) -> PointsEntry | None:
+    """What is left of lots past their expiry leaves the balance as one `expire` entry."""
+    total = sum(lot.remaining for lot in overdue)
+    if total == 0:
+        return None
+    for lot in overdue:
+        lot.expired += lot.remaining
+        lot.remaining = 0
+    return write_entry(session, account, delta=-total, kind="expire", reason_code="expiry")
+
+
+def expired_of_order(session: Session, order_id: int) -> int:
+    """What of the order's points expired unused."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(PointsLot.expired), 0)).where(PointsLot.order_id == order_id)
+    )
+    return int(total or 0)
