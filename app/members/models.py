@@ -39,7 +39,7 @@ class Member(Base):
     )
 
     identities: Mapped[list[MemberIdentity]] = relationship(
-        back_populates="member", foreign_keys="MemberIdentity.member_id"
+        back_populates="member", foreign_keys="MemberIdentity.member_id", lazy="raise"
     )
 
     __table_args__ = table_args(Index("ix_members_registered_at", "registered_at"))
@@ -76,7 +76,9 @@ class MemberIdentity(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow_column_default)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow_column_default)
 
-    member: Mapped[Member] = relationship(back_populates="identities", foreign_keys=[member_id])
+    member: Mapped[Member] = relationship(
+        back_populates="identities", foreign_keys=[member_id], lazy="raise"
+    )
 
     __table_args__ = table_args(UniqueConstraint("provider", "app_id", "external_id"))
 

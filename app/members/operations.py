@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from app import clock
 from app.members import rules
@@ -30,8 +30,11 @@ class MergeRaced(RaceLost):
 def find_by_identity(
     session: Session, *, provider: str, app_id: str, external_id: str
 ) -> MemberIdentity | None:
+    """The identity with its member loaded (relationships never load lazily)."""
     return session.scalars(
-        select(MemberIdentity).where(
+        select(MemberIdentity)
+        .options(joinedload(MemberIdentity.member))
+        .where(
             MemberIdentity.provider == provider,
             MemberIdentity.app_id == app_id,
             MemberIdentity.external_id == external_id,
