@@ -18,6 +18,7 @@ from app.admins.models import ActorType, AuditEntry, Role
 from app.admins.operations import Actor, record_change
 from app.idempotency.models import RecordState
 from app.members.models import Gender, MemberStatus, Provider, ReferenceKind
+from app.ops.models import RunOutcome
 from app.points.models import EntryKind, ReminderStatus
 from app.points.rules import REASON_TEXTS, ExpiryKind, ReasonCode
 from app.tiers.rules import Metric, WindowKind
@@ -50,6 +51,7 @@ STORED: list[tuple[type[StrEnum], set[str]]] = [
     (ReferenceKind, {"card_no", "phone", "unionid", "qr_payload", "channel_member_id"}),
     (Metric, {"spend_cents", "points_earned"}),
     (WindowKind, {"rolling_days", "calendar_year"}),
+    (RunOutcome, {"running", "ok", "failed"}),
 ]
 
 
