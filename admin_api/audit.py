@@ -6,6 +6,7 @@ from flask import Blueprint
 from marshmallow import Schema, fields, validate
 
 from app.admins import services
+from app.admins.models import Role
 from app.web.auth import admin_required
 from app.web.deps import container
 from app.web.endpoint import endpoint
@@ -37,7 +38,7 @@ class AuditEntryOut(Schema):
     created_at = LocalDateTime(metadata=about("When."))
 
 
-@admin_required("admin")
+@admin_required(Role.ADMIN)
 @endpoint(
     summary="Audit log of every admin change, newest first",
     query=AuditQuery,

@@ -6,6 +6,7 @@ from flask import Blueprint
 from marshmallow import Schema, fields, validate
 
 from admin_api.auth import EmptyBody
+from app.admins.models import Role
 from app.members import services
 from app.members import sessions as member_sessions
 from app.readside import members as member_views
@@ -22,7 +23,7 @@ from app.web.schemas import (
     about,
 )
 
-READERS = ("admin", "operator", "analyst")
+READERS = (Role.ADMIN, Role.OPERATOR, Role.ANALYST)
 TAG = "Admin: members"
 ADMIN_MEMBER_EXAMPLE = {
     **MEMBER_EXAMPLE,
@@ -190,7 +191,7 @@ class SessionsRevokedOut(Schema):
     revoked_sessions = fields.Integer(metadata=about("How many live sessions were ended."))
 
 
-@admin_required("admin", "operator")
+@admin_required(Role.ADMIN, Role.OPERATOR)
 @endpoint(
     summary="End every mini-program session of a member (and of members merged into it)",
     body=EmptyBody,

@@ -5,15 +5,17 @@ from typing import Any
 from flask import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
+from app.admins.models import Role
 from app.points import services
+from app.points.rules import ExpiryKind
 from app.web.auth import admin_required, current_actor
 from app.web.deps import container
 from app.web.endpoint import endpoint
 from app.web.pagination import MAX_ID
 from app.web.schemas import AdminLedgerEntrySchema, CleanString, StrictInt, about
 
-WRITERS = ("admin", "operator")
-READERS = ("admin", "operator", "analyst")
+WRITERS = (Role.ADMIN, Role.OPERATOR)
+READERS = (Role.ADMIN, Role.OPERATOR, Role.ANALYST)
 TAG = "Admin: points"
 RULES_EXAMPLE = {
     "points_per_yuan": 1,
@@ -42,7 +44,7 @@ class CheckinRulesIn(Schema):
 class ExpiryIn(Schema):
     kind = fields.String(
         required=True,
-        validate=validate.OneOf(("end_of_next_year", "days")),
+        validate=validate.OneOf([kind.value for kind in ExpiryKind]),
         metadata=about(
             "end_of_next_year: points expire at the end of the year after earning; "
             "days: a fixed number of days after earning."

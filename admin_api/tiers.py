@@ -5,14 +5,16 @@ from typing import Any
 from flask import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from app.admins.models import Role
 from app.tiers import services
+from app.tiers.rules import Metric, WindowKind
 from app.web.auth import admin_required, current_actor
 from app.web.deps import container
 from app.web.endpoint import endpoint
 from app.web.schemas import CleanString, StrictInt, about
 
-WRITERS = ("admin", "operator")
-READERS = ("admin", "operator", "analyst")
+WRITERS = (Role.ADMIN, Role.OPERATOR)
+READERS = (Role.ADMIN, Role.OPERATOR, Role.ANALYST)
 CODE = validate.Regexp(r"^[a-z][a-z0-9_]{0,31}$", error="a lowercase code: gold, diamond")
 TAG = "Admin: tiers"
 GOLD = {
@@ -97,7 +99,7 @@ class TierList(Schema):
 class WindowIn(Schema):
     kind = fields.String(
         required=True,
-        validate=validate.OneOf(("rolling_days", "calendar_year")),
+        validate=validate.OneOf([kind.value for kind in WindowKind]),
         metadata=about("rolling_days: the last N days; calendar_year: since January 1st."),
     )
     days = StrictInt(
@@ -107,14 +109,14 @@ class WindowIn(Schema):
 
     @validates_schema
     def _days(self, data: dict[str, Any], **_: Any) -> None:
-        if (data["kind"] == "rolling_days") != ("days" in data):
+        if (data["kind"] == WindowKind.ROLLING_DAYS) != ("days" in data):
             raise ValidationError("days goes with rolling_days, and only with it", "days")
 
 
 class PolicyIn(Schema):
     metric = fields.String(
         required=True,
-        validate=validate.OneOf(("spend_cents", "points_earned")),
+        validate=validate.OneOf([metric.value for metric in Metric]),
         metadata=about("What tiers are measured by: spend_cents or points_earned."),
     )
     window = fields.Nested(WindowIn, required=True, metadata=about("Over which period."))

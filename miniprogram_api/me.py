@@ -8,7 +8,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from app import clock
 from app.members import services
-from app.members.models import GENDERS
+from app.members.models import Gender
 from app.readside import members as member_views
 from app.web.auth import member_required
 from app.web.deps import container
@@ -29,7 +29,8 @@ class ProfilePatchIn(Schema):
         metadata=about("Avatar image URL (http or https)."),
     )
     gender = fields.String(
-        validate=validate.OneOf(GENDERS), metadata=about("unknown, male or female.")
+        validate=validate.OneOf([gender.value for gender in Gender]),
+        metadata=about("unknown, male or female."),
     )
     city = CleanString(
         validate=validate.Length(min=1, max=64), metadata=about("City, 1 to 64 characters.")

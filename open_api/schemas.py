@@ -6,13 +6,14 @@ from typing import Any, ClassVar
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from app.members.models import ReferenceKind
 from app.orders.services import MemberRef
 from app.partners.rules import CHANNEL_PATTERN
 from app.web.schemas import CleanString, about
 
 CHANNEL = validate.Regexp(CHANNEL_PATTERN, error="a lowercase channel code: pos, tmall")
 EXTERNAL_ID = validate.Length(min=1, max=64)
-REFERENCE_KINDS = ("card_no", "phone", "unionid", "qr_payload", "channel_member_id")
+REFERENCE_KINDS = tuple(kind.value for kind in ReferenceKind)
 
 
 class MemberRefIn(Schema):
@@ -47,7 +48,7 @@ class MemberRefIn(Schema):
 
 def member_ref(data: dict[str, Any]) -> MemberRef:
     ((kind, value),) = data.items()
-    return MemberRef(kind=kind, value=value)
+    return MemberRef(kind=ReferenceKind(kind), value=value)
 
 
 def external_id_field(description: str, **kwargs: Any) -> fields.String:

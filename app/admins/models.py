@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, String
@@ -8,7 +9,26 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, BigId, BinaryString, UTCDateTime, table_args, utcnow_column_default
 
-ROLES = ("admin", "operator", "analyst", "staff")
+
+class Role(StrEnum):
+    """An operator's role (``admin_users.role``); each endpoint names the roles it admits."""
+
+    ADMIN = "admin"
+    OPERATOR = "operator"
+    ANALYST = "analyst"
+    STAFF = "staff"
+
+
+ROLES = tuple(role.value for role in Role)
+
+
+class ActorType(StrEnum):
+    """Who made a change the audit log records (``audit_log.actor_type``)."""
+
+    ADMIN = "admin"
+    CLI = "cli"
+    SYSTEM = "system"
+    ANONYMOUS = "anonymous"  # a failed log-in
 
 
 class AdminUser(Base):
@@ -17,7 +37,7 @@ class AdminUser(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     username: Mapped[str] = mapped_column(BinaryString(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(16))
+    role: Mapped[str] = mapped_column(String(16))  # a Role
     # The WeCom userid of a staff member: staff see only their own customers.
     wecom_userid: Mapped[str | None] = mapped_column(BinaryString(64))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -48,7 +68,7 @@ class AuditEntry(Base):
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    actor_type: Mapped[str] = mapped_column(String(16))  # admin | cli | system | anonymous
+    actor_type: Mapped[str] = mapped_column(String(16))  # an ActorType
     actor_id: Mapped[int | None] = mapped_column(BigId)
     actor_name: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(64))

@@ -7,18 +7,18 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.admins.models import AuditEntry
+from app.admins.models import ActorType, AuditEntry
 
 
 @dataclass(frozen=True)
 class Actor:
-    type: str  # admin | cli | system | anonymous (a failed log-in)
+    type: ActorType
     name: str
     id: int | None = None
 
 
-CLI = Actor(type="cli", name="cli")
-SYSTEM = Actor(type="system", name="system")
+CLI = Actor(type=ActorType.CLI, name="cli")
+SYSTEM = Actor(type=ActorType.SYSTEM, name="system")
 
 
 def record_change(

@@ -9,7 +9,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from app import clock
 from app.admins import locks, rules
-from app.admins.models import ROLES, AdminUser, AuditEntry
+from app.admins.models import ROLES, ActorType, AdminUser, AuditEntry
 from app.admins.operations import Actor, record_change
 from app.admins.sessions import revoke_sessions_in
 from app.errors import Conflict, NotFound, Unauthorized, ValidationFailed
@@ -80,7 +80,7 @@ def authenticate_admin(
         if admin is None or not valid or not admin.active:
             record_change(
                 uow.session,
-                actor=Actor(type="anonymous", name="-"),
+                actor=Actor(type=ActorType.ANONYMOUS, name="-"),
                 action="admin.login_failed",
                 target_type="admin_user",
                 target_id=admin.id if admin is not None else None,
@@ -97,7 +97,7 @@ def authenticate_admin(
         admin.last_login_at = clock.now()
         record_change(
             uow.session,
-            actor=Actor(type="admin", name=admin.username, id=admin.id),
+            actor=Actor(type=ActorType.ADMIN, name=admin.username, id=admin.id),
             action="admin.login",
             target_type="admin_user",
             target_id=admin.id,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.dialects import mysql
@@ -8,8 +9,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, BigId, BinaryString, UTCDateTime, table_args, utcnow_column_default
 
-PENDING = "pending"
-DONE = "done"
+
+class RecordState(StrEnum):
+    """A claimed key: its request is running (a lease), or its answer is stored."""
+
+    PENDING = "pending"
+    DONE = "done"
 
 
 class IdempotencyRecord(Base):
@@ -19,7 +24,7 @@ class IdempotencyRecord(Base):
     scope: Mapped[str] = mapped_column(BinaryString(96))  # who: "mp:42", "open:hk_..."
     key: Mapped[str] = mapped_column(BinaryString(64))
     request_hash: Mapped[str] = mapped_column(String(64))
-    state: Mapped[str] = mapped_column(String(16), default=PENDING)
+    state: Mapped[str] = mapped_column(String(16), default=RecordState.PENDING)
     status_code: Mapped[int | None] = mapped_column(Integer)
     # TEXT(2**24 - 1) in utf8mb4 is created as LONGTEXT; say so, or autogenerate sees a change.
     response_body: Mapped[str | None] = mapped_column(

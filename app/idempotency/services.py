@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app import clock
 from app.errors import IdempotencyMismatch, RequestInProgress
-from app.idempotency.models import DONE, PENDING, IdempotencyRecord
+from app.idempotency.models import IdempotencyRecord, RecordState
 from app.uow import UnitOfWork
 
 RETENTION = timedelta(hours=24)
@@ -95,7 +95,7 @@ def _await_twin(
             ).one_or_none()
             if record is not None and record.request_hash != request_hash:
                 raise IdempotencyMismatch()
-            if record is not None and record.state == DONE:
+            if record is not None and record.state == RecordState.DONE:
                 return Replay(record.status_code or 200, record.response_body or "")
             if record is not None and record.expires_at <= clock.now():
                 taken = _take_over(uow, record, lease)
@@ -117,7 +117,7 @@ def _take_over(uow: UnitOfWork, record: IdempotencyRecord, lease: timedelta) -> 
         update(IdempotencyRecord)
         .where(
             IdempotencyRecord.id == record.id,
-            IdempotencyRecord.state == PENDING,
+            IdempotencyRecord.state == RecordState.PENDING,
             IdempotencyRecord.expires_at == record.expires_at,
         )
         .values(expires_at=lease_until)
@@ -131,7 +131,7 @@ def _own_claim(claimed: Claimed) -> Any:
     """The record, as long as no retry took it over."""
     return (
         IdempotencyRecord.id == claimed.record_id,
-        IdempotencyRecord.state == PENDING,
+        IdempotencyRecord.state == RecordState.PENDING,
         IdempotencyRecord.expires_at == claimed.lease_until,
     )
 
@@ -142,7 +142,7 @@ def store_response(*, uow: UnitOfWork, claimed: Claimed, status_code: int, body:
             update(IdempotencyRecord)
             .where(*_own_claim(claimed))
             .values(
-                state=DONE,
+                state=RecordState.DONE,
                 status_code=status_code,
                 response_body=body,
                 expires_at=clock.now() + RETENTION,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Date, ForeignKey, Index, String, UniqueConstraint
@@ -9,11 +10,44 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.db import Base, BigId, BinaryString, UTCDateTime, table_args, utcnow_column_default
 from app.members.rules import mask_phone
 
-GENDERS = ("unknown", "male", "female")
-PROVIDER_MINIPROGRAM = "wechat_mp"
-PROVIDER_OFFICIAL_ACCOUNT = "wechat_oa"
-PROVIDER_WECOM = "wecom"
-PROVIDER_CHANNEL = "channel"  # POS / ERP / Tmall / JD / Youzan member ids; app_id = channel
+
+class Gender(StrEnum):
+    UNKNOWN = "unknown"
+    MALE = "male"
+    FEMALE = "female"
+
+
+GENDERS = tuple(gender.value for gender in Gender)
+
+
+class MemberStatus(StrEnum):
+    ACTIVE = "active"
+    MERGED = "merged"  # folded into ``merged_into_id``
+
+
+class Provider(StrEnum):
+    """Who issued an identity's external id (``member_identities.provider``)."""
+
+    MINIPROGRAM = "wechat_mp"
+    OFFICIAL_ACCOUNT = "wechat_oa"
+    WECOM = "wecom"
+    CHANNEL = "channel"  # POS / ERP / Tmall / JD / Youzan member ids; app_id = channel
+
+
+PROVIDER_MINIPROGRAM = Provider.MINIPROGRAM
+PROVIDER_OFFICIAL_ACCOUNT = Provider.OFFICIAL_ACCOUNT
+PROVIDER_WECOM = Provider.WECOM
+PROVIDER_CHANNEL = Provider.CHANNEL
+
+
+class ReferenceKind(StrEnum):
+    """How a store system names a member (the one key of the open API's ``member``)."""
+
+    CARD_NO = "card_no"
+    PHONE = "phone"
+    UNIONID = "unionid"
+    QR_PAYLOAD = "qr_payload"
+    CHANNEL_MEMBER_ID = "channel_member_id"
 
 
 class Member(Base):
@@ -25,13 +59,13 @@ class Member(Base):
     phone: Mapped[str | None] = mapped_column(BinaryString(24), unique=True)
     nickname: Mapped[str | None] = mapped_column(String(64))
     avatar_url: Mapped[str | None] = mapped_column(String(512))
-    gender: Mapped[str] = mapped_column(String(8), default="unknown")
+    gender: Mapped[str] = mapped_column(String(8), default=Gender.UNKNOWN)
     birthday: Mapped[date | None] = mapped_column(Date)
     city: Mapped[str | None] = mapped_column(String(64))
     registration_channel: Mapped[str] = mapped_column(String(32))
     registration_store: Mapped[str | None] = mapped_column(String(64))
     referrer_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("members.id"))
-    status: Mapped[str] = mapped_column(String(16), default="active")
+    status: Mapped[str] = mapped_column(String(16), default=MemberStatus.ACTIVE)
     merged_into_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("members.id"))
     registered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow_column_default)
     updated_at: Mapped[datetime] = mapped_column(
@@ -39,17 +73,17 @@ class Member(Base):
     )
 
     identities: Mapped[list[MemberIdentity]] = relationship(
-        back_populates="member", foreign_keys="MemberIdentity.member_id"
+        back_populates="member", foreign_keys="MemberIdentity.member_id", lazy="raise"
     )
 
     __table_args__ = table_args(Index("ix_members_registered_at", "registered_at"))
 
     @property
     def is_active(self) -> bool:
-        return self.status == "active"
+        return self.status == MemberStatus.ACTIVE
 
     def merge_into(self, survivor: Member) -> None:
-        self.status = "merged"
+        self.status = MemberStatus.MERGED
         self.merged_into_id = survivor.id
         # Free the unique keys so the survivor can hold them.
         self.phone = None
@@ -76,7 +110,9 @@ class MemberIdentity(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow_column_default)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow_column_default)
 
-    member: Mapped[Member] = relationship(back_populates="identities", foreign_keys=[member_id])
+    member: Mapped[Member] = relationship(
+        back_populates="identities", foreign_keys=[member_id], lazy="raise"
+    )
 
     __table_args__ = table_args(UniqueConstraint("provider", "app_id", "external_id"))
 

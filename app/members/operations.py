@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from app import clock
 from app.members import rules
@@ -15,9 +15,11 @@ from app.members.merge import MERGE_STEPS
 from app.members.models import (
     PROVIDER_CHANNEL,
     PROVIDER_MINIPROGRAM,
+    Gender,
     Member,
     MemberIdentity,
     MemberMerge,
+    ReferenceKind,
 )
 from app.outbox.events import Event, Topic
 from app.outbox.operations import emit
@@ -31,8 +33,11 @@ class MergeRaced(RaceLost):
 def find_by_identity(
     session: Session, *, provider: str, app_id: str, external_id: str
 ) -> MemberIdentity | None:
+    """The identity with its member loaded (relationships never load lazily)."""
     return session.scalars(
-        select(MemberIdentity).where(
+        select(MemberIdentity)
+        .options(joinedload(MemberIdentity.member))
+        .where(
             MemberIdentity.provider == provider,
             MemberIdentity.app_id == app_id,
             MemberIdentity.external_id == external_id,
@@ -180,23 +185,23 @@ def _inherit_profile(loser: Member, survivor: Member) -> None:
     for name in _INHERITED:
         if getattr(survivor, name) is None and getattr(loser, name) is not None:
             setattr(survivor, name, getattr(loser, name))
-    if survivor.gender == "unknown" and loser.gender != "unknown":
+    if survivor.gender == Gender.UNKNOWN and loser.gender != Gender.UNKNOWN:
         survivor.gender = loser.gender
     survivor.registered_at = min(survivor.registered_at, loser.registered_at)
 
 
 def find_by_reference(
-    session: Session, *, kind: str, value: str, channel: str, secret: str | Sequence[str]
+    session: Session, *, kind: ReferenceKind, value: str, channel: str, secret: str | Sequence[str]
 ) -> Member | None:
     """The member a store system names: card_no, phone, unionid, qr_payload or a channel
     member id. Raises rules.QrInvalid / rules.QrExpired for a bad QR payload."""
-    if kind == "card_no":
+    if kind == ReferenceKind.CARD_NO:
         member = find_by_card_no(session, value)
-    elif kind == "phone":
+    elif kind == ReferenceKind.PHONE:
         member = find_by_phone(session, value)
-    elif kind == "unionid":
+    elif kind == ReferenceKind.UNIONID:
         member = find_by_unionid(session, value)
-    elif kind == "qr_payload":
+    elif kind == ReferenceKind.QR_PAYLOAD:
         card = rules.decode_card_qr(secret=secret, payload=value, now=clock.now())
         member = find_by_card_no(session, card.card_no)
     else:
@@ -207,15 +212,17 @@ def find_by_reference(
     return resolve(session, member)
 
 
-def create_for_reference(session: Session, *, kind: str, value: str, channel: str) -> Member:
+def create_for_reference(
+    session: Session, *, kind: ReferenceKind, value: str, channel: str
+) -> Member:
     """A new member known so far only by a phone, unionid or channel member id."""
-    if kind == "phone":
+    if kind == ReferenceKind.PHONE:
         return create_member(
             session, registration_channel=channel, phone=rules.canonical_phone(value)
         )
-    if kind == "unionid":
+    if kind == ReferenceKind.UNIONID:
         return create_member(session, registration_channel=channel, unionid=value)
-    if kind == "channel_member_id":
+    if kind == ReferenceKind.CHANNEL_MEMBER_ID:
         member = create_member(session, registration_channel=channel)
         attach_identity(
             session, member, provider=PROVIDER_CHANNEL, app_id=channel, external_id=value

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from app.errors import Conflict, Unauthorized, ValidationFailed
 from app.members import operations as ops
 from app.members import rules
-from app.members.models import Member
+from app.members.models import Member, MemberStatus
 from app.members.ports import MiniProgramAuth
 from app.members.wechat import call_wechat, require_database
 from app.uow import UnitOfWork
@@ -87,7 +87,9 @@ def search_members(
 ) -> list[Member]:
     """Active members, newest first, optionally by exact card number or phone."""
     with uow:
-        query = select(Member).where(Member.status == "active").order_by(Member.id.desc())
+        query = (
+            select(Member).where(Member.status == MemberStatus.ACTIVE).order_by(Member.id.desc())
+        )
         if card_no:
             query = query.where(Member.card_no == card_no)
         if phone:

@@ -13,6 +13,7 @@ from app.outbox.events import Topic
 from app.outbox.models import OutboxMessage
 from app.outbox.ports import Handler
 from app.points import reminders
+from app.points.models import ReminderStatus
 from app.wechat.errors import WeChatCallFailed, WeChatErrorKind
 
 EXPIRY_REMINDER = "messaging.points_expiring"
@@ -26,7 +27,7 @@ def expiry_reminder_handler(messenger: Messenger, *, mp_appid: str) -> Handler:
         member = members.get_active(session, int(payload["member_id"]))
         openid = members.miniprogram_openid(session, member.id, mp_appid) if member else None
         if openid is None:
-            reminders.mark_reminder(session, int(payload["reminder_id"]), "skipped")
+            reminders.mark_reminder(session, int(payload["reminder_id"]), ReminderStatus.SKIPPED)
             return "skipped: no mini-program identity"
         expires_at = clock.to_local(datetime.fromisoformat(payload["expires_at"]))
         notice = Notice(
@@ -40,9 +41,10 @@ def expiry_reminder_handler(messenger: Messenger, *, mp_appid: str) -> Handler:
         except WeChatCallFailed as failure:
             if failure.kind is not WeChatErrorKind.RECIPIENT:
                 raise  # retried with backoff, dead-lettered in the end
-            reminders.mark_reminder(session, int(payload["reminder_id"]), "skipped")
+            reminders.mark_reminder(session, int(payload["reminder_id"]), ReminderStatus.SKIPPED)
             return f"skipped: wechat {failure.errcode}"
-        status = "sent" if result.status is SendStatus.SENT else "skipped"
+        sent = result.status is SendStatus.SENT
+        status = ReminderStatus.SENT if sent else ReminderStatus.SKIPPED
         reminders.mark_reminder(session, int(payload["reminder_id"]), status)
         return f"{result.status}" + (f": {result.detail}" if result.detail else "")
 

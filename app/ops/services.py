@@ -5,13 +5,13 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from app import clock
-from app.ops.models import JobRun
+from app.ops.models import JobRun, RunOutcome
 from app.uow import UnitOfWork
 
 
 def start_job_run(*, uow: UnitOfWork, job_id: str, host: str) -> int:
     with uow:
-        run = JobRun(job_id=job_id, host=host, outcome="running")
+        run = JobRun(job_id=job_id, host=host, outcome=RunOutcome.RUNNING)
         uow.session.add(run)
         uow.commit()
         return run.id

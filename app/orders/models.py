@@ -29,7 +29,7 @@ class Order(Base):
     coupon_codes: Mapped[list[str] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow_column_default)
 
-    items: Mapped[list[OrderItem]] = relationship(back_populates="order")
+    items: Mapped[list[OrderItem]] = relationship(back_populates="order", lazy="raise")
 
     __table_args__ = table_args(
         UniqueConstraint("partner_id", "channel", "external_id"),
@@ -53,7 +53,7 @@ class OrderItem(Base):
     quantity: Mapped[int] = mapped_column(Integer)
     amount_cents: Mapped[int] = mapped_column(BigInteger)
 
-    order: Mapped[Order] = relationship(back_populates="items")
+    order: Mapped[Order] = relationship(back_populates="items", lazy="raise")
 
 
 class Refund(Base):

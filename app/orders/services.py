@@ -20,7 +20,7 @@ from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.external_ids import replay as external
 from app.members import operations as members
 from app.members import rules as member_rules
-from app.members.models import Member
+from app.members.models import Member, ReferenceKind
 from app.orders import locks as order_locks
 from app.orders.models import Order, OrderItem, Refund
 from app.outbox.events import Event, Topic
@@ -31,7 +31,7 @@ from app.retry import RaceLost
 from app.tiers import operations as tiers
 from app.uow import UnitOfWork
 
-CREATABLE_REFERENCES = ("phone", "unionid", "channel_member_id")
+CREATABLE_REFERENCES = (ReferenceKind.PHONE, ReferenceKind.UNIONID, ReferenceKind.CHANNEL_MEMBER_ID)
 
 
 class Sender(Protocol):
@@ -48,7 +48,7 @@ class Sender(Protocol):
 
 @dataclass(frozen=True)
 class MemberRef:
-    kind: str  # card_no | phone | unionid | qr_payload | channel_member_id
+    kind: ReferenceKind
     value: str
 
 
@@ -230,7 +230,7 @@ def _earn_for_order(session: Session, owner: Member, order: Order) -> int:
             member_id=owner.id,
             points=earned,
             order_id=order.id,
-            reason_code="order",
+            reason_code=points_rules.ReasonCode.ORDER,
             note=f"order {order.channel}/{order.external_id}",
             idempotency_key=f"order:{order.id}",
         )
@@ -337,7 +337,7 @@ class RedeemOutcome:
 
 
 # The only reference that proves the member is at the till: the card's signed, expiring QR.
-PRESENT_REFERENCE = "qr_payload"
+PRESENT_REFERENCE = ReferenceKind.QR_PAYLOAD
 
 
 def redeem_at_till(
@@ -382,7 +382,7 @@ def redeem_at_till(
             session,
             member_id=owner.id,
             points=points_to_spend,
-            reason_code="redemption",
+            reason_code=points_rules.ReasonCode.REDEMPTION,
             note=f"till redemption {external_id}{where}",
             idempotency_key=ledger_key,
         )

@@ -1,13 +1,30 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, BigId, BinaryString, UTCDateTime, table_args, utcnow_column_default
 
-KINDS = ("earn", "spend", "expire", "adjust", "reverse")
+
+class EntryKind(StrEnum):
+    """What a ledger entry does to the balance (``points_entries.kind``)."""
+
+    EARN = "earn"
+    SPEND = "spend"
+    EXPIRE = "expire"
+    ADJUST = "adjust"
+    REVERSE = "reverse"
+
+
+class ReminderStatus(StrEnum):
+    """Where an expiry reminder stands (``points_expiry_reminders.status``)."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    SKIPPED = "skipped"  # nothing could be sent (no openid, the member declined)
 
 
 class PointsAccount(Base):
@@ -84,7 +101,7 @@ class ExpiryReminder(Base):
     member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     points: Mapped[int] = mapped_column(BigInteger)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent
+    status: Mapped[str] = mapped_column(String(16), default=ReminderStatus.PENDING)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow_column_default)
 
     __table_args__ = table_args(

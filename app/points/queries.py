@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app import clock
-from app.points.models import PointsAccount, PointsEntry, PointsLot
+from app.points.models import EntryKind, PointsAccount, PointsEntry, PointsLot
 
 
 def members_with_expired_lots(
@@ -87,7 +87,9 @@ def earned_by_member_between(
     session: Session, start: datetime, end: datetime, member_ids: list[int] | None = None
 ) -> dict[int, int]:
     query = select(PointsEntry.member_id, func.sum(PointsEntry.delta)).where(
-        PointsEntry.kind == "earn", PointsEntry.created_at >= start, PointsEntry.created_at < end
+        PointsEntry.kind == EntryKind.EARN,
+        PointsEntry.created_at >= start,
+        PointsEntry.created_at < end,
     )
     if member_ids is not None:
         query = query.where(PointsEntry.member_id.in_(member_ids))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from app.points.models import ExpiryReminder
+from app.points.models import ExpiryReminder, ReminderStatus
 
 
-def mark_reminder(session: Session, reminder_id: int, status: str) -> None:
-    """``sent`` or ``skipped``; a reminder already gone (purged) is left alone."""
+def mark_reminder(session: Session, reminder_id: int, status: ReminderStatus) -> None:
+    """Sent or skipped; a reminder already gone (purged) is left alone."""
     reminder = session.get(ExpiryReminder, reminder_id)
     if reminder is not None:
         reminder.status = status

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,18 +18,38 @@ DEFAULT_RULES: dict[str, Any] = {
     "reminder_days_before": 30,
 }
 
+
 # Why an entry exists, as a stable code, and the text a member reads in their history. The
 # text never names a person: who made an adjustment is in the audit log only.
+class ExpiryKind(StrEnum):
+    """When earned points expire (the points rules' ``expiry.kind``)."""
+
+    END_OF_NEXT_YEAR = "end_of_next_year"
+    DAYS = "days"  # a fixed number of days after earning
+
+
+class ReasonCode(StrEnum):
+    ORDER = "order"
+    REFUND = "refund"
+    REDEMPTION = "redemption"
+    CHECKIN = "checkin"
+    SIGNUP = "signup"
+    EXPIRY = "expiry"
+    ADJUSTMENT = "adjustment"
+    MERGE = "merge"
+    DEBT_SETTLEMENT = "debt_settlement"
+
+
 REASON_TEXTS: dict[str, str] = {
-    "order": "订单积分",
-    "refund": "订单退款",
-    "redemption": "积分抵扣",
-    "checkin": "每日签到",
-    "signup": "注册奖励",
-    "expiry": "积分过期",
-    "adjustment": "积分调整",
-    "merge": "账户合并",
-    "debt_settlement": "退款欠分抵扣",
+    ReasonCode.ORDER: "订单积分",
+    ReasonCode.REFUND: "订单退款",
+    ReasonCode.REDEMPTION: "积分抵扣",
+    ReasonCode.CHECKIN: "每日签到",
+    ReasonCode.SIGNUP: "注册奖励",
+    ReasonCode.EXPIRY: "积分过期",
+    ReasonCode.ADJUSTMENT: "积分调整",
+    ReasonCode.MERGE: "账户合并",
+    ReasonCode.DEBT_SETTLEMENT: "退款欠分抵扣",
 }
 
 
@@ -47,7 +68,7 @@ def points_for_amount(
 
 def expiry_for(earned_at: datetime, expiry: dict[str, Any], tz: ZoneInfo) -> datetime:
     """When points earned at ``earned_at`` expire (the first instant they no longer count)."""
-    if expiry.get("kind") == "days":
+    if expiry.get("kind") == ExpiryKind.DAYS:
         return earned_at + timedelta(days=int(expiry["days"]))
     local_year = earned_at.astimezone(tz).year
     return datetime(local_year + 2, 1, 1, tzinfo=tz).astimezone(UTC)

@@ -9,8 +9,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
+
+
+class Metric(StrEnum):
+    """What tiers are measured by (the tier policy's ``metric``)."""
+
+    SPEND_CENTS = "spend_cents"
+    POINTS_EARNED = "points_earned"
+
+
+class WindowKind(StrEnum):
+    """The assessment window of the tier policy."""
+
+    ROLLING_DAYS = "rolling_days"  # the last N days
+    CALENDAR_YEAR = "calendar_year"  # since January 1st
+
 
 DEFAULT_POLICY: dict[str, Any] = {
     "metric": "spend_cents",
@@ -30,7 +46,7 @@ class TierRef:
 
 def window_bounds(window: dict[str, Any], now: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
     """[start, end) of the assessment window that contains ``now``."""
-    if window.get("kind") == "calendar_year":
+    if window.get("kind") == WindowKind.CALENDAR_YEAR:
         year = now.astimezone(tz).year
         return datetime(year, 1, 1, tzinfo=tz), datetime(year + 1, 1, 1, tzinfo=tz)
     days = int(window.get("days", 365))

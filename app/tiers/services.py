@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from app import clock
 from app.admins.operations import Actor, record_change
 from app.errors import AlreadyRunning, Conflict, NotFound, ValidationFailed
-from app.members.models import Member
+from app.members.models import Member, MemberStatus
 from app.settings.operations import read_document, replace_audited
 from app.tiers import locks, rules
 from app.tiers import operations as ops
@@ -104,7 +104,7 @@ def _member_batches(uow: UnitOfWork, batch_size: int) -> Any:
             ids = list(
                 uow.session.scalars(
                     select(Member.id)
-                    .where(Member.status == "active", Member.id > after)
+                    .where(Member.status == MemberStatus.ACTIVE, Member.id > after)
                     .order_by(Member.id)
                     .limit(batch_size)
                 )

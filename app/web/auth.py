@@ -11,6 +11,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from app import clock
 from app.admins import sessions as admin_sessions
+from app.admins.models import ActorType, Role
 from app.admins.operations import Actor
 from app.errors import Forbidden, Unauthorized
 from app.members import sessions as member_sessions
@@ -83,7 +84,7 @@ def member_required(view: F) -> F:
     return cast(F, wrapper)
 
 
-def admin_required(*roles: str) -> Callable[[F], F]:
+def admin_required(*roles: Role) -> Callable[[F], F]:
     """Any signed-in admin when no roles are given, else one of those roles. The session
     and the account are read in one query: a logout, a revoked session or a disabled
     account is refused at once."""
@@ -170,4 +171,4 @@ def _verify_partner_signature() -> partner_services.PartnerPrincipal:
 
 def current_actor() -> Actor:
     """The signed-in operator, as the audit log names them."""
-    return Actor(type="admin", name=g.admin.username, id=g.admin.id)
+    return Actor(type=ActorType.ADMIN, name=g.admin.username, id=g.admin.id)

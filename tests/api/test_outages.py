@@ -16,7 +16,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import create_app
-from app.idempotency.models import PENDING, IdempotencyRecord
+from app.idempotency.models import IdempotencyRecord, RecordState
 from tests.api.conftest import assert_envelope
 from tests.conftest import make_config
 from tests.helpers import PartnerKeys, bearer, log_in, login_code, open_get, phone_code
@@ -197,7 +197,7 @@ def test_a_key_left_pending_by_an_outage_is_free_for_a_retry_after_its_lease(
     record = session.scalars(
         select(IdempotencyRecord).where(IdempotencyRecord.key == "k-lease")
     ).one()
-    assert record.state == PENDING
+    assert record.state == RecordState.PENDING
 
     time.sleep(1.2)  # the lease runs out: the retry takes the key over and runs
     retry = client.post("/mp/v1/auth/phone", json={"code": code}, headers=headers)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.errors import IdempotencyMismatch, RequestInProgress
 from app.idempotency import services as idem
-from app.idempotency.models import DONE, PENDING, IdempotencyRecord
+from app.idempotency.models import IdempotencyRecord, RecordState
 from app.uow import UnitOfWork
 from tests.services.conftest import NewRows
 
@@ -46,7 +46,11 @@ def test_the_first_claim_wins_and_is_pending(uow: UnitOfWork, session: Session) 
     record = _record(session, "k-1")
     assert record is not None
     assert record.id == claimed.record_id
-    assert (record.state, record.request_hash, record.status_code) == (PENDING, HASH_A, None)
+    assert (record.state, record.request_hash, record.status_code) == (
+        RecordState.PENDING,
+        HASH_A,
+        None,
+    )
     assert record.expires_at == T0 + idem.LEASE  # a pending claim holds a lease
 
 
@@ -63,7 +67,7 @@ def test_a_retry_replays_the_stored_response(
     assert first_retry == idem.Replay(status_code=201, body=body)
     assert second_retry == first_retry
     record = _record(session, "k-1")
-    assert record is not None and record.state == DONE
+    assert record is not None and record.state == RecordState.DONE
     assert rows.added(IdempotencyRecord) == 1
 
 
@@ -190,7 +194,7 @@ def test_concurrent_duplicates_run_once_and_all_get_the_first_answer(
         records = session.scalars(
             select(IdempotencyRecord).where(IdempotencyRecord.scope == scope)
         ).all()
-    assert [(r.id, r.state) for r in records] == [(claimed[0].record_id, DONE)]
+    assert [(r.id, r.state) for r in records] == [(claimed[0].record_id, RecordState.DONE)]
 
 
 # leases: a pending key whose request died in flight does not block its retries
@@ -207,7 +211,7 @@ def test_a_twin_of_a_live_lease_waits_and_gets_409(uow: UnitOfWork, session: Ses
 
     record = _record(session, "k-live")
     assert record is not None
-    assert (record.state, record.expires_at) == (PENDING, first.lease_until)
+    assert (record.state, record.expires_at) == (RecordState.PENDING, first.lease_until)
 
 
 def test_a_retry_takes_over_a_lapsed_lease(uow: UnitOfWork, session: Session) -> None:
@@ -224,7 +228,7 @@ def test_a_retry_takes_over_a_lapsed_lease(uow: UnitOfWork, session: Session) ->
         assert retry.record_id == dead.record_id
         assert retry.lease_until == T0 + 2 * idem.LEASE
         assert record is not None
-        assert (record.state, record.expires_at) == (PENDING, retry.lease_until)
+        assert (record.state, record.expires_at) == (RecordState.PENDING, retry.lease_until)
 
         idem.store_response(uow=uow, claimed=retry, status_code=201, body='{"id": 9}')
         replay = _claim(uow, "k-dead")
@@ -232,7 +236,7 @@ def test_a_retry_takes_over_a_lapsed_lease(uow: UnitOfWork, session: Session) ->
     assert replay == idem.Replay(201, '{"id": 9}')
     record = _record(session, "k-dead")
     assert record is not None
-    assert (record.state, record.expires_at) == (DONE, T0 + idem.LEASE + idem.RETENTION)
+    assert (record.state, record.expires_at) == (RecordState.DONE, T0 + idem.LEASE + idem.RETENTION)
 
 
 def test_a_lapsed_lease_is_no_licence_for_another_body(uow: UnitOfWork) -> None:
