@@ -176,7 +176,9 @@ def seed_programme(*, uow: UnitOfWork, actor: Actor) -> SeedReport:
         )
         report.settings += 1
     if "tier_policy" in unset:
-        tiers.put_policy(uow=uow, actor=actor, policy=dict(tier_rules.DEFAULT_POLICY))
+        tiers.put_policy(
+            uow=uow, actor=actor, policy=tier_rules.parse_tier_policy(tier_rules.DEFAULT_POLICY)
+        )
         report.settings += 1
     return report
 
