@@ -3,11 +3,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint
-from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from app.admins.models import Role
-from app.points import services
-from app.points.rules import ExpiryKind
+from app.points import rules, services
 from app.web.auth import admin_required, current_actor
 from app.web.deps import container
 from app.web.endpoint import endpoint
@@ -27,67 +26,19 @@ RULES_EXAMPLE = {
 }
 
 
-class CheckinRulesIn(Schema):
-    base = StrictInt(
-        required=True,
-        validate=validate.Range(min=0, max=100_000),
-        metadata=about("Points for every check-in."),
-    )
-    streak_bonus = fields.Dict(
-        keys=fields.String(validate=validate.Regexp(r"^[1-9][0-9]{0,3}$")),
-        values=StrictInt(validate=validate.Range(min=0, max=100_000)),
-        required=True,
-        metadata=about('Extra points on the Nth consecutive day: {"7": 20}.'),
-    )
+# The HTTP contract's names for the schemas of app.points.rules, which validate the
+# document here and on every read, and build PointsRules.
+class CheckinRulesIn(rules.CheckinRulesSchema):
+    pass
 
 
-class ExpiryIn(Schema):
-    kind = fields.String(
-        required=True,
-        validate=validate.OneOf([kind.value for kind in ExpiryKind]),
-        metadata=about(
-            "end_of_next_year: points expire at the end of the year after earning; "
-            "days: a fixed number of days after earning."
-        ),
-    )
-    days = StrictInt(
-        validate=validate.Range(min=1, max=3650),
-        metadata=about("Days until expiry; with kind days, and only with it."),
-    )
-
-    @validates_schema
-    def _days_for_days(self, data: dict[str, Any], **_: Any) -> None:
-        if data["kind"] == "days" and "days" not in data:
-            raise ValidationError("days is required when kind is days", "days")
-        if data["kind"] != "days" and "days" in data:
-            raise ValidationError("days applies only when kind is days", "days")
+class ExpiryIn(rules.ExpirySchema):
+    pass
 
 
-class PointsRulesIn(Schema):
-    points_per_yuan = StrictInt(
-        required=True,
-        validate=validate.Range(min=0, max=1000),
-        metadata=about("Points earned per yuan paid, before the tier multiplier."),
-    )
-    signup_bonus = StrictInt(
-        required=True,
-        validate=validate.Range(min=0, max=1_000_000),
-        metadata=about("Points given once when a member joins."),
-    )
-    birthday_month_multiplier_pct = StrictInt(
-        required=True,
-        validate=validate.Range(min=100, max=1000),
-        metadata=about(
-            "Order points multiplier in the member's birthday month, percent (100: none)."
-        ),
-    )
+class PointsRulesIn(rules.PointsRulesSchema):
     checkin = fields.Nested(CheckinRulesIn, required=True, metadata=about("Daily check-in points."))
     expiry = fields.Nested(ExpiryIn, required=True, metadata=about("When earned points expire."))
-    reminder_days_before = StrictInt(
-        required=True,
-        validate=validate.Range(min=0, max=365),
-        metadata=about("Days before expiry to remind the member (0: no reminder)."),
-    )
 
 
 class PointsRulesOut(PointsRulesIn):
@@ -137,7 +88,7 @@ def get_rules() -> Any:
     example=RULES_EXAMPLE,
     response_example=RULES_EXAMPLE,
 )
-def put_rules(body: dict[str, Any]) -> Any:
+def put_rules(body: rules.PointsRules) -> Any:
     return services.put_points_rules(uow=container().uow(), actor=current_actor(), rules=body)
 
 

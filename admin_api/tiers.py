@@ -3,11 +3,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, fields, validate
 
 from app.admins.models import Role
-from app.tiers import services
-from app.tiers.rules import Metric, WindowKind
+from app.tiers import rules, services
 from app.web.auth import admin_required, current_actor
 from app.web.deps import container
 from app.web.endpoint import endpoint
@@ -96,35 +95,14 @@ class TierList(Schema):
     items = fields.List(fields.Nested(TierOut), metadata=about("The tiers, lowest rank first."))
 
 
-class WindowIn(Schema):
-    kind = fields.String(
-        required=True,
-        validate=validate.OneOf([kind.value for kind in WindowKind]),
-        metadata=about("rolling_days: the last N days; calendar_year: since January 1st."),
-    )
-    days = StrictInt(
-        validate=validate.Range(min=1, max=3660),
-        metadata=about("N, with rolling_days and only with it."),
-    )
-
-    @validates_schema
-    def _days(self, data: dict[str, Any], **_: Any) -> None:
-        if (data["kind"] == WindowKind.ROLLING_DAYS) != ("days" in data):
-            raise ValidationError("days goes with rolling_days, and only with it", "days")
+# The HTTP contract's names for the schemas of app.tiers.rules, which validate the policy
+# here and on every read, and build TierPolicy.
+class WindowIn(rules.WindowSchema):
+    pass
 
 
-class PolicyIn(Schema):
-    metric = fields.String(
-        required=True,
-        validate=validate.OneOf([metric.value for metric in Metric]),
-        metadata=about("What tiers are measured by: spend_cents or points_earned."),
-    )
+class PolicyIn(rules.TierPolicySchema):
     window = fields.Nested(WindowIn, required=True, metadata=about("Over which period."))
-    retention_days = StrictInt(
-        required=True,
-        validate=validate.Range(min=0, max=3660),
-        metadata=about("Days a reached tier is kept before a downgrade can happen."),
-    )
 
 
 class PolicyOut(PolicyIn):
@@ -233,7 +211,7 @@ def get_policy() -> Any:
     example=POLICY_EXAMPLE,
     response_example=POLICY_EXAMPLE,
 )
-def put_policy(body: dict[str, Any]) -> Any:
+def put_policy(body: rules.TierPolicy) -> Any:
     return services.put_policy(uow=container().uow(), actor=current_actor(), policy=body)
 
 

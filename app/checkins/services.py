@@ -49,7 +49,7 @@ def _check_in(uow: UnitOfWork, member_id: int, today: date) -> CheckinResult:
         )
     ).first()
     streak = yesterday.streak + 1 if yesterday else 1
-    award = rules.checkin_points(points.points_rules(session)["checkin"], streak)
+    award = rules.checkin_points(points.points_rules(session).checkin, streak)
     session.add(Checkin(member_id=owner_id, day=today, streak=streak, points=award))
     session.flush()
     if award > 0:

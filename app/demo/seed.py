@@ -26,6 +26,7 @@ from app.members.models import PROVIDER_MINIPROGRAM, ReferenceKind
 from app.orders import services as orders
 from app.partners import services as partners
 from app.points import operations as points
+from app.points import rules as points_rules
 from app.points import services as points_services
 from app.settings.models import SettingsDocument
 from app.tiers import rules as tier_rules
@@ -170,10 +171,14 @@ def seed_programme(*, uow: UnitOfWork, actor: Actor) -> SeedReport:
             if uow.session.get(SettingsDocument, key) is None
         }
     if points.RULES_KEY in unset:
-        points_services.put_points_rules(uow=uow, actor=actor, rules=dict(POINTS_RULES))
+        points_services.put_points_rules(
+            uow=uow, actor=actor, rules=points_rules.parse_points_rules(POINTS_RULES)
+        )
         report.settings += 1
     if "tier_policy" in unset:
-        tiers.put_policy(uow=uow, actor=actor, policy=dict(tier_rules.DEFAULT_POLICY))
+        tiers.put_policy(
+            uow=uow, actor=actor, policy=tier_rules.parse_tier_policy(tier_rules.DEFAULT_POLICY)
+        )
         report.settings += 1
     return report
 

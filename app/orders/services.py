@@ -217,10 +217,10 @@ def _earn_for_order(session: Session, owner: Member, order: Order) -> int:
     rules = points.points_rules(session)
     birthday_pct = 100
     if owner.birthday and owner.birthday.month == clock.to_local(order.paid_at).month:
-        birthday_pct = int(rules["birthday_month_multiplier_pct"])
+        birthday_pct = rules.birthday_month_multiplier_pct
     earned = points_rules.points_for_amount(
         order.amount_cents,
-        points_per_yuan=int(rules["points_per_yuan"]),
+        points_per_yuan=rules.points_per_yuan,
         tier_pct=tiers.multiplier_pct(session, owner.id),
         birthday_pct=birthday_pct,
     )

@@ -9,6 +9,11 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+
+from app.settings.documents import StrictInt, about, parse
+
+# The document as stored and answered when no operator has set one.
 DEFAULT_RULES: dict[str, Any] = {
     "points_per_yuan": 1,
     "signup_bonus": 0,
@@ -66,10 +71,10 @@ def points_for_amount(
     return amount_cents * points_per_yuan * tier_pct * birthday_pct // (100 * 100 * 100)
 
 
-def expiry_for(earned_at: datetime, expiry: dict[str, Any], tz: ZoneInfo) -> datetime:
+def expiry_for(earned_at: datetime, expiry: Expiry, tz: ZoneInfo) -> datetime:
     """When points earned at ``earned_at`` expire (the first instant they no longer count)."""
-    if expiry.get("kind") == ExpiryKind.DAYS:
-        return earned_at + timedelta(days=int(expiry["days"]))
+    if expiry.kind == ExpiryKind.DAYS and expiry.days is not None:
+        return earned_at + timedelta(days=expiry.days)
     local_year = earned_at.astimezone(tz).year
     return datetime(local_year + 2, 1, 1, tzinfo=tz).astimezone(UTC)
 
@@ -110,6 +115,140 @@ def reversal_for_refund(
     return due_after - due_before
 
 
-def checkin_points(checkin: dict[str, Any], streak: int) -> int:
-    bonus = dict(checkin.get("streak_bonus") or {}).get(str(streak), 0)
-    return int(checkin.get("base", 0)) + int(bonus)
+def checkin_points(checkin: CheckinRules, streak: int) -> int:
+    return checkin.base + dict(checkin.streak_bonus).get(streak, 0)
+
+
+# --- the points rules document ---
+
+
+@dataclass(frozen=True)
+class CheckinRules:
+    base: int
+    # (streak day, extra points), in the document's order
+    streak_bonus: tuple[tuple[int, int], ...]
+
+    def document(self) -> dict[str, Any]:
+        return {"base": self.base, "streak_bonus": {str(d): p for d, p in self.streak_bonus}}
+
+
+@dataclass(frozen=True)
+class Expiry:
+    kind: ExpiryKind
+    days: int | None = None  # with kind DAYS, and only with it
+
+    def document(self) -> dict[str, Any]:
+        kind: dict[str, Any] = {"kind": self.kind.value}
+        return kind if self.days is None else kind | {"days": self.days}
+
+
+@dataclass(frozen=True)
+class PointsRules:
+    """The points rules in force (the ``points_rules`` settings document)."""
+
+    points_per_yuan: int
+    signup_bonus: int
+    birthday_month_multiplier_pct: int
+    checkin: CheckinRules
+    expiry: Expiry
+    reminder_days_before: int
+
+    def document(self) -> dict[str, Any]:
+        """The JSON document, key for key as stored and answered."""
+        return {
+            "points_per_yuan": self.points_per_yuan,
+            "signup_bonus": self.signup_bonus,
+            "birthday_month_multiplier_pct": self.birthday_month_multiplier_pct,
+            "checkin": self.checkin.document(),
+            "expiry": self.expiry.document(),
+            "reminder_days_before": self.reminder_days_before,
+        }
+
+
+class CheckinRulesSchema(Schema):
+    base = StrictInt(
+        required=True,
+        validate=validate.Range(min=0, max=100_000),
+        metadata=about("Points for every check-in."),
+    )
+    streak_bonus = fields.Dict(
+        keys=fields.String(validate=validate.Regexp(r"^[1-9][0-9]{0,3}$")),
+        values=StrictInt(validate=validate.Range(min=0, max=100_000)),
+        required=True,
+        metadata=about('Extra points on the Nth consecutive day: {"7": 20}.'),
+    )
+
+    @post_load
+    def _typed(self, data: dict[str, Any], **_: Any) -> CheckinRules:
+        bonus = tuple((int(day), points) for day, points in data["streak_bonus"].items())
+        return CheckinRules(base=data["base"], streak_bonus=bonus)
+
+
+class ExpirySchema(Schema):
+    kind = fields.String(
+        required=True,
+        validate=validate.OneOf([kind.value for kind in ExpiryKind]),
+        metadata=about(
+            "end_of_next_year: points expire at the end of the year after earning; "
+            "days: a fixed number of days after earning."
+        ),
+    )
+    days = StrictInt(
+        validate=validate.Range(min=1, max=3650),
+        metadata=about("Days until expiry; with kind days, and only with it."),
+    )
+
+    @validates_schema
+    def _days_for_days(self, data: dict[str, Any], **_: Any) -> None:
+        if data["kind"] == "days" and "days" not in data:
+            raise ValidationError("days is required when kind is days", "days")
+        if data["kind"] != "days" and "days" in data:
+            raise ValidationError("days applies only when kind is days", "days")
+
+    @post_load
+    def _typed(self, data: dict[str, Any], **_: Any) -> Expiry:
+        return Expiry(kind=ExpiryKind(data["kind"]), days=data.get("days"))
+
+
+class PointsRulesSchema(Schema):
+    """Validates a points rules document and loads it as ``PointsRules``."""
+
+    points_per_yuan = StrictInt(
+        required=True,
+        validate=validate.Range(min=0, max=1000),
+        metadata=about("Points earned per yuan paid, before the tier multiplier."),
+    )
+    signup_bonus = StrictInt(
+        required=True,
+        validate=validate.Range(min=0, max=1_000_000),
+        metadata=about("Points given once when a member joins."),
+    )
+    birthday_month_multiplier_pct = StrictInt(
+        required=True,
+        validate=validate.Range(min=100, max=1000),
+        metadata=about(
+            "Order points multiplier in the member's birthday month, percent (100: none)."
+        ),
+    )
+    checkin = fields.Nested(
+        CheckinRulesSchema, required=True, metadata=about("Daily check-in points.")
+    )
+    expiry = fields.Nested(
+        ExpirySchema, required=True, metadata=about("When earned points expire.")
+    )
+    reminder_days_before = StrictInt(
+        required=True,
+        validate=validate.Range(min=0, max=365),
+        metadata=about("Days before expiry to remind the member (0: no reminder)."),
+    )
+
+    @post_load
+    def _typed(self, data: dict[str, Any], **_: Any) -> PointsRules:
+        return PointsRules(**data)
+
+
+def parse_points_rules(document: Any, key: str = "points_rules") -> PointsRules:
+    """A stored (or default) points rules document as ``PointsRules``; an invalid one is
+    refused with InvalidSettingsDocument."""
+    rules: PointsRules = parse(PointsRulesSchema(), key, document)
+    return rules

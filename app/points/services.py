@@ -18,27 +18,29 @@ from app.outbox.events import Event, Topic
 from app.points import operations as points
 from app.points import queries
 from app.points.models import ExpiryReminder, PointsEntry, PointsLot
-from app.points.rules import DEFAULT_RULES
-from app.settings.operations import read_document, replace_audited
+from app.points.rules import DEFAULT_RULES, PointsRules
+from app.settings.operations import replace_audited
 from app.uow import UnitOfWork
 
 BATCH_SIZE = 500
 
 
 def get_points_rules(*, uow: UnitOfWork) -> dict[str, Any]:
+    """The points rules document in force; a stored one that is not valid is refused."""
     with uow:
-        return read_document(uow.session, points.RULES_KEY, DEFAULT_RULES)
+        return points.points_rules(uow.session).document()
 
 
-def put_points_rules(*, uow: UnitOfWork, actor: Actor, rules: dict[str, Any]) -> dict[str, Any]:
+def put_points_rules(*, uow: UnitOfWork, actor: Actor, rules: PointsRules) -> dict[str, Any]:
     """Replace the points rules; audited."""
+    document = rules.document()
     with uow:
         session = uow.session
         replace_audited(
-            session, actor=actor, key=points.RULES_KEY, default=DEFAULT_RULES, value=rules
+            session, actor=actor, key=points.RULES_KEY, default=DEFAULT_RULES, value=document
         )
         uow.commit()
-        return rules
+        return document
 
 
 def adjust_points(
@@ -124,7 +126,7 @@ def remind_expiring(*, uow: UnitOfWork, batch_size: int = BATCH_SIZE) -> dict[st
     recorded, after = 0, 0
     while True:
         with uow:
-            days = int(points.points_rules(uow.session)["reminder_days_before"])
+            days = points.points_rules(uow.session).reminder_days_before
             due = (
                 PointsLot.remaining > 0,
                 PointsLot.expires_at > now,

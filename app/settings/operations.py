@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from sqlalchemy.orm import Session
 
 from app.admins.operations import Actor, record_change
 from app.settings.models import SettingsDocument
+
+T = TypeVar("T")
 
 
 def _cache(session: Session) -> dict[str, dict[str, Any]]:
@@ -25,8 +28,19 @@ def read_document(session: Session, key: str, default: dict[str, Any]) -> dict[s
     return copy.deepcopy(cache[key])
 
 
+def read_typed(
+    session: Session, key: str, default: dict[str, Any], parse: Callable[[dict[str, Any]], T]
+) -> T:
+    """The document as its context's frozen dataclass, parsed once per use case."""
+    typed: dict[str, Any] = session.info.setdefault("settings_typed", {})
+    if key not in typed:
+        typed[key] = parse(read_document(session, key, default))
+    return cast(T, typed[key])
+
+
 def replace_document(session: Session, key: str, value: dict[str, Any]) -> None:
     _cache(session)[key] = copy.deepcopy(value)
+    session.info.get("settings_typed", {}).pop(key, None)
     row = session.get(SettingsDocument, key)
     if row is None:
         session.add(SettingsDocument(key=key, value=value))

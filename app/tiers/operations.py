@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from app import clock
 from app.outbox.events import Event, Topic
 from app.outbox.operations import emit
-from app.settings.operations import read_document
+from app.settings.operations import read_typed
 from app.tiers import rules
 from app.tiers.metrics import METRICS
 from app.tiers.models import MemberTier, Tier, TierChange
@@ -21,8 +21,9 @@ from app.tiers.models import MemberTier, Tier, TierChange
 POLICY_KEY = "tier_policy"
 
 
-def tier_policy(session: Session) -> dict[str, Any]:
-    return read_document(session, POLICY_KEY, rules.DEFAULT_POLICY)
+def tier_policy(session: Session) -> rules.TierPolicy:
+    """The tier policy in force, parsed once per use case (defaults when none is set)."""
+    return read_typed(session, POLICY_KEY, rules.DEFAULT_POLICY, rules.parse_tier_policy)
 
 
 def load_tiers(session: Session) -> list[rules.TierRef]:
@@ -59,13 +60,13 @@ def standing(session: Session, member_id: int, tiers: list[rules.TierRef]) -> St
 
 
 def metric_values(
-    session: Session, policy: dict[str, Any], now: datetime, member_ids: list[int] | None
+    session: Session, policy: rules.TierPolicy, now: datetime, member_ids: list[int] | None
 ) -> dict[int, int]:
-    start, end = rules.window_bounds(policy["window"], now, clock.business_tz())
-    return METRICS.source(policy["metric"])(session, start, end, member_ids)
+    start, end = rules.window_bounds(policy.window, now, clock.business_tz())
+    return METRICS.source(policy.metric)(session, start, end, member_ids)
 
 
-def metric_value(session: Session, member_id: int, policy: dict[str, Any], now: datetime) -> int:
+def metric_value(session: Session, member_id: int, policy: rules.TierPolicy, now: datetime) -> int:
     return metric_values(session, policy, now, [member_id]).get(member_id, 0)
 
 
@@ -140,7 +141,7 @@ def upgrade_after_order(session: Session, *, member_id: int, order_id: int) -> r
         value=value,
         reason=f"order {order_id}",
         now=now,
-        retention_days=int(policy["retention_days"]),
+        retention_days=policy.retention_days,
     )
     return target
 
@@ -151,7 +152,10 @@ def card_tier(session: Session, member_id: int) -> tuple[dict[str, Any] | None, 
     policy = tier_policy(session)
     current = current_tier(session, member_id)
     value = metric_value(session, member_id, policy, clock.now())
-    return tier_view(current), {"metric": policy["metric"], **rules.growth(tiers, current, value)}
+    return tier_view(current), {
+        "metric": policy.metric.value,
+        **rules.growth(tiers, current, value),
+    }
 
 
 def recent_changes(session: Session, member_id: int, limit: int) -> list[TierChange]:

@@ -13,6 +13,10 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+
+from app.settings.documents import StrictInt, about, parse
+
 
 class Metric(StrEnum):
     """What tiers are measured by (the tier policy's ``metric``)."""
@@ -28,11 +32,91 @@ class WindowKind(StrEnum):
     CALENDAR_YEAR = "calendar_year"  # since January 1st
 
 
+# The document as stored and answered when no operator has set one.
 DEFAULT_POLICY: dict[str, Any] = {
     "metric": "spend_cents",
     "window": {"kind": "rolling_days", "days": 365},
     "retention_days": 365,
 }
+
+
+@dataclass(frozen=True)
+class Window:
+    kind: WindowKind
+    days: int | None = None  # with ROLLING_DAYS, and only with it
+
+    def document(self) -> dict[str, Any]:
+        kind: dict[str, Any] = {"kind": self.kind.value}
+        return kind if self.days is None else kind | {"days": self.days}
+
+
+@dataclass(frozen=True)
+class TierPolicy:
+    """How tiers are measured (the ``tier_policy`` settings document)."""
+
+    metric: Metric
+    window: Window
+    retention_days: int
+
+    def document(self) -> dict[str, Any]:
+        """The JSON document, key for key as stored and answered."""
+        return {
+            "metric": self.metric.value,
+            "window": self.window.document(),
+            "retention_days": self.retention_days,
+        }
+
+
+class WindowSchema(Schema):
+    kind = fields.String(
+        required=True,
+        validate=validate.OneOf([kind.value for kind in WindowKind]),
+        metadata=about("rolling_days: the last N days; calendar_year: since January 1st."),
+    )
+    days = StrictInt(
+        validate=validate.Range(min=1, max=3660),
+        metadata=about("N, with rolling_days and only with it."),
+    )
+
+    @validates_schema
+    def _days(self, data: dict[str, Any], **_: Any) -> None:
+        if (data["kind"] == WindowKind.ROLLING_DAYS) != ("days" in data):
+            raise ValidationError("days goes with rolling_days, and only with it", "days")
+
+    @post_load
+    def _typed(self, data: dict[str, Any], **_: Any) -> Window:
+        return Window(kind=WindowKind(data["kind"]), days=data.get("days"))
+
+
+class TierPolicySchema(Schema):
+    """Validates a tier policy document and loads it as ``TierPolicy``."""
+
+    metric = fields.String(
+        required=True,
+        validate=validate.OneOf([metric.value for metric in Metric]),
+        metadata=about("What tiers are measured by: spend_cents or points_earned."),
+    )
+    window = fields.Nested(WindowSchema, required=True, metadata=about("Over which period."))
+    retention_days = StrictInt(
+        required=True,
+        validate=validate.Range(min=0, max=3660),
+        metadata=about("Days a reached tier is kept before a downgrade can happen."),
+    )
+
+    @post_load
+    def _typed(self, data: dict[str, Any], **_: Any) -> TierPolicy:
+        return TierPolicy(
+            metric=Metric(data["metric"]),
+            window=data["window"],
+            retention_days=data["retention_days"],
+        )
+
+
+def parse_tier_policy(document: Any, key: str = "tier_policy") -> TierPolicy:
+    """A stored (or default) tier policy document as ``TierPolicy``; an invalid one is
+    refused with InvalidSettingsDocument."""
+    policy: TierPolicy = parse(TierPolicySchema(), key, document)
+    return policy
 
 
 @dataclass(frozen=True)
@@ -44,12 +128,12 @@ class TierRef:
     benefits: dict[str, Any]
 
 
-def window_bounds(window: dict[str, Any], now: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
+def window_bounds(window: Window, now: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
     """[start, end) of the assessment window that contains ``now``."""
-    if window.get("kind") == WindowKind.CALENDAR_YEAR:
+    if window.kind == WindowKind.CALENDAR_YEAR:
         year = now.astimezone(tz).year
         return datetime(year, 1, 1, tzinfo=tz), datetime(year + 1, 1, 1, tzinfo=tz)
-    days = int(window.get("days", 365))
+    days = window.days if window.days is not None else 365
     return now - timedelta(days=days), now + timedelta(microseconds=1)
 
 

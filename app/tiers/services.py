@@ -16,7 +16,7 @@ from app import clock
 from app.admins.operations import Actor, record_change
 from app.errors import AlreadyRunning, Conflict, NotFound, ValidationFailed
 from app.members.models import Member, MemberStatus
-from app.settings.operations import read_document, replace_audited
+from app.settings.operations import replace_audited
 from app.tiers import locks, rules
 from app.tiers import operations as ops
 from app.tiers.models import MemberTier, Tier
@@ -84,17 +84,21 @@ def update_tier(*, uow: UnitOfWork, actor: Actor, code: str, changes: dict[str, 
 
 
 def get_policy(*, uow: UnitOfWork) -> dict[str, Any]:
+    """The tier policy document in force; a stored one that is not valid is refused."""
     with uow:
-        return read_document(uow.session, ops.POLICY_KEY, rules.DEFAULT_POLICY)
+        return ops.tier_policy(uow.session).document()
 
 
-def put_policy(*, uow: UnitOfWork, actor: Actor, policy: dict[str, Any]) -> dict[str, Any]:
+def put_policy(*, uow: UnitOfWork, actor: Actor, policy: rules.TierPolicy) -> dict[str, Any]:
     """Replace the tier policy; audited."""
+    document = policy.document()
     with uow:
         default = rules.DEFAULT_POLICY
-        replace_audited(uow.session, actor=actor, key=ops.POLICY_KEY, default=default, value=policy)
+        replace_audited(
+            uow.session, actor=actor, key=ops.POLICY_KEY, default=default, value=document
+        )
         uow.commit()
-        return policy
+        return document
 
 
 def _member_batches(uow: UnitOfWork, batch_size: int) -> Any:
@@ -119,7 +123,7 @@ def _decide(
     session: Any,
     ids: list[int],
     tiers: list[rules.TierRef],
-    policy: dict[str, Any],
+    policy: rules.TierPolicy,
     now: datetime,
     *,
     lock: bool = False,
@@ -175,7 +179,7 @@ def assess_tiers(*, uow: UnitOfWork, batch_size: int = BATCH_SIZE) -> dict[str, 
                     value=value,
                     reason="assessment",
                     now=now,
-                    retention_days=int(policy["retention_days"]),
+                    retention_days=policy.retention_days,
                 )
             uow.commit()
     return dict(counts)

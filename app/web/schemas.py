@@ -9,6 +9,20 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields
 
 from app import clock
+from app.settings.documents import StrictInt, about
+
+# StrictInt and about are defined with the settings documents, which use them too.
+__all__ = [
+    "MEMBER_EXAMPLE",
+    "AdminLedgerEntrySchema",
+    "CleanString",
+    "LedgerEntrySchema",
+    "LocalDateTime",
+    "MemberSchema",
+    "StrictInt",
+    "TierSchema",
+    "about",
+]
 
 
 class LocalDateTime(fields.DateTime):
@@ -31,11 +45,6 @@ class CleanString(fields.String):
         if any(unicodedata.category(ch) == "Cc" for ch in text):
             raise ValidationError("Control characters are not allowed.")
         return text
-
-
-def about(description: str) -> dict[str, str]:
-    """A field's description in the OpenAPI document: ``fields.Integer(metadata=about(...))``."""
-    return {"description": description}
 
 
 class MemberSchema(Schema):
@@ -67,18 +76,6 @@ MEMBER_EXAMPLE = {
     "phone_masked": "138****8000",
     "registered_at": "2026-12-02T22:57:55+08:00",
 }
-
-
-class StrictInt(fields.Integer):
-    """An integer given as a JSON integer: not a string, a float, or a boolean."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(strict=True, **kwargs)
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        if isinstance(value, bool):
-            raise self.make_error("invalid")
-        return super()._deserialize(value, attr, data, **kwargs)
 
 
 class LedgerEntrySchema(Schema):

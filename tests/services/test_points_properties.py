@@ -349,7 +349,9 @@ class PointsMachine(RuleBasedStateMachine):
         result = checkins.check_in(uow=self.uow, member_id=self.member_ids[who])
         self.streaks[(who, today)] = streak
         assert result.streak == streak
-        assert result.points == rules.checkin_points(RULES["checkin"], streak)
+        assert result.points == rules.checkin_points(
+            rules.parse_points_rules(rules.DEFAULT_RULES | RULES).checkin, streak
+        )
         self.assert_earning_settles_debt_first(before, self.standing(who), result.points)
 
     @rule(hours=st.integers(min_value=1, max_value=24 * 20), then_expire=st.booleans())

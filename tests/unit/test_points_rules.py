@@ -86,7 +86,7 @@ def test_the_defaults_are_one_point_per_yuan_without_multipliers() -> None:
 def test_end_of_next_year_is_the_first_instant_of_january_first_two_years_on_in_shanghai(
     earned_at: datetime, expires_at: datetime
 ) -> None:
-    got = rules.expiry_for(earned_at, {"kind": "end_of_next_year"}, SHANGHAI)
+    got = rules.expiry_for(earned_at, rules.Expiry(rules.ExpiryKind.END_OF_NEXT_YEAR), SHANGHAI)
 
     assert got == expires_at
     assert got.utcoffset() == timedelta(0)
@@ -98,9 +98,8 @@ def test_end_of_next_year_is_the_first_instant_of_january_first_two_years_on_in_
 @pytest.mark.parametrize("days", [1, 30, 365, 3650])
 def test_days_expiry_is_that_many_days_after_the_earning(days: int) -> None:
     earned = datetime(2025, 2, 28, 23, 30, 15, 123456, tzinfo=UTC)
-    assert rules.expiry_for(earned, {"kind": "days", "days": days}, SHANGHAI) == earned + timedelta(
-        days=days
-    )
+    expiry = rules.Expiry(rules.ExpiryKind.DAYS, days)
+    assert rules.expiry_for(earned, expiry, SHANGHAI) == earned + timedelta(days=days)
 
 
 # --- take_from_lots ---
@@ -259,7 +258,7 @@ def test_partial_refunds_sum_exactly_to_the_full_reversal(
 # --- checkin_points ---
 
 
-CHECKIN = {"base": 5, "streak_bonus": {"7": 20, "30": 100}}
+CHECKIN = rules.CheckinRules(base=5, streak_bonus=((7, 20), (30, 100)))
 
 
 @pytest.mark.parametrize(
@@ -272,11 +271,11 @@ def test_checkin_points_are_the_base_plus_the_bonus_of_that_streak_day(
 
 
 def test_checkin_without_a_bonus_table_is_the_base() -> None:
-    assert rules.checkin_points({"base": 3}, 7) == 3
-    assert rules.checkin_points({"base": 3, "streak_bonus": None}, 7) == 3
-    assert rules.checkin_points({}, 1) == 0
+    assert rules.checkin_points(rules.CheckinRules(base=3, streak_bonus=()), 7) == 3
+    assert rules.checkin_points(rules.CheckinRules(base=0, streak_bonus=()), 1) == 0
 
 
 def test_the_default_rules_give_five_a_day_and_twenty_more_on_day_seven() -> None:
-    assert rules.checkin_points(rules.DEFAULT_RULES["checkin"], 1) == 5
-    assert rules.checkin_points(rules.DEFAULT_RULES["checkin"], 7) == 25
+    checkin = rules.parse_points_rules(rules.DEFAULT_RULES).checkin
+    assert rules.checkin_points(checkin, 1) == 5
+    assert rules.checkin_points(checkin, 7) == 25

@@ -159,14 +159,16 @@ def test_growth_without_a_tier_points_at_the_lowest() -> None:
 def test_the_calendar_year_is_the_business_year_in_shanghai() -> None:
     # 2025-12-31 17:00 UTC is already 2026 in Shanghai
     start, end = rules.window_bounds(
-        {"kind": "calendar_year"}, datetime(2025, 12, 31, 17, tzinfo=UTC), SHANGHAI
+        rules.Window(rules.WindowKind.CALENDAR_YEAR),
+        datetime(2025, 12, 31, 17, tzinfo=UTC),
+        SHANGHAI,
     )
     assert start == datetime(2025, 12, 31, 16, tzinfo=UTC)
     assert end == datetime(2026, 12, 31, 16, tzinfo=UTC)
 
 
 def test_a_rolling_window_ends_just_after_now() -> None:
-    start, end = rules.window_bounds({"kind": "rolling_days", "days": 90}, NOW, SHANGHAI)
+    start, end = rules.window_bounds(rules.Window(rules.WindowKind.ROLLING_DAYS, 90), NOW, SHANGHAI)
     assert start == NOW - timedelta(days=90)
     assert start <= NOW < end
     assert end - NOW == timedelta(microseconds=1)

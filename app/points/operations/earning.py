@@ -43,7 +43,7 @@ def earn(
     # Points past their expiry are gone: the new entry's balance_after must not count them.
     expire_overdue(session, account, now)
     if expires_at is None:
-        expires_at = rules.expiry_for(now, points_rules(session)["expiry"], clock.business_tz())
+        expires_at = rules.expiry_for(now, points_rules(session).expiry, clock.business_tz())
     entry = write_entry(
         session,
         account,
@@ -86,7 +86,7 @@ def earn(
 
 def grant_signup_bonus(session: Session, member_id: int) -> int:
     """The sign-up bonus of the points rules, once per member."""
-    bonus = int(points_rules(session).get("signup_bonus", 0))
+    bonus = points_rules(session).signup_bonus
     key = f"signup:{member_id}"
     if bonus <= 0 or entry_by_key(session, key) is not None:
         return 0

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.points import rules
 from app.points.models import PointsAccount, PointsEntry
-from app.settings.operations import read_document
+from app.settings.operations import read_typed
 
 RULES_KEY = "points_rules"
 
 
-def points_rules(session: Session) -> dict[str, Any]:
-    return read_document(session, RULES_KEY, rules.DEFAULT_RULES)
+def points_rules(session: Session) -> rules.PointsRules:
+    """The points rules in force, parsed once per use case (defaults when none are set)."""
+    return read_typed(session, RULES_KEY, rules.DEFAULT_RULES, rules.parse_points_rules)
 
 
 def entry_by_key(session: Session, key: str) -> PointsEntry | None:
