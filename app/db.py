@@ -13,6 +13,7 @@ from sqlalchemy import (
     Engine,
     Integer,
     MetaData,
+    Select,
     String,
     create_engine,
     make_url,
@@ -166,6 +167,15 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def newest_first(
+    query: Select[Any], id_column: Any, *, before_id: int | None, limit: int
+) -> Select[Any]:
+    """One page of an API list (API.md: ``limit`` and ``cursor``): newest first, strictly
+    before the cursor's id."""
+    query = query.order_by(id_column.desc()).limit(limit)
+    return query if before_id is None else query.where(id_column < before_id)
 
 
 def make_session_factory(bind: Any, **kwargs: Any) -> sessionmaker[Any]:

@@ -12,6 +12,7 @@ from app.admins import locks, rules
 from app.admins.models import ROLES, ActorType, AdminUser, AuditEntry
 from app.admins.operations import Actor, record_change
 from app.admins.sessions import revoke_sessions_in
+from app.db import newest_first
 from app.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from app.uow import UnitOfWork
 
@@ -182,9 +183,8 @@ def list_audit_log(
     *, uow: UnitOfWork, before_id: int | None, limit: int, target_type: str | None = None
 ) -> list[AuditEntry]:
     with uow:
-        query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
-        if before_id is not None:
-            query = query.where(AuditEntry.id < before_id)
+        query = select(AuditEntry)
         if target_type:
             query = query.where(AuditEntry.target_type == target_type)
-        return list(uow.session.scalars(query))
+        page = newest_first(query, AuditEntry.id, before_id=before_id, limit=limit)
+        return list(uow.session.scalars(page))

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app.db import newest_first
 from app.errors import Conflict, Unauthorized, ValidationFailed
 from app.members import operations as ops
 from app.members import rules
@@ -87,13 +88,10 @@ def search_members(
 ) -> list[Member]:
     """Active members, newest first, optionally by exact card number or phone."""
     with uow:
-        query = (
-            select(Member).where(Member.status == MemberStatus.ACTIVE).order_by(Member.id.desc())
-        )
+        query = select(Member).where(Member.status == MemberStatus.ACTIVE)
         if card_no:
             query = query.where(Member.card_no == card_no)
         if phone:
             query = query.where(Member.phone == phone)
-        if after_id is not None:
-            query = query.where(Member.id < after_id)
-        return list(uow.session.scalars(query.limit(limit)))
+        page = newest_first(query, Member.id, before_id=after_id, limit=limit)
+        return list(uow.session.scalars(page))

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app import clock
 from app.admins.operations import Actor, record_change
+from app.db import newest_first
 from app.errors import NotFound, ValidationFailed
 from app.members import operations as members
 from app.outbox.events import Event, Topic
@@ -87,15 +88,9 @@ def list_ledger(
         member = members.get_active(uow.session, member_id)
         if member is None:
             raise NotFound("No such member.")
-        query = (
-            select(PointsEntry)
-            .where(PointsEntry.member_id == member.id)
-            .order_by(PointsEntry.id.desc())
-            .limit(limit)
-        )
-        if before_id is not None:
-            query = query.where(PointsEntry.id < before_id)
-        return list(uow.session.scalars(query))
+        query = select(PointsEntry).where(PointsEntry.member_id == member.id)
+        page = newest_first(query, PointsEntry.id, before_id=before_id, limit=limit)
+        return list(uow.session.scalars(page))
 
 
 def expire_points(*, uow: UnitOfWork, batch_size: int = BATCH_SIZE) -> dict[str, int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from app.db import newest_first
 from app.errors import NotFound
 from app.members import operations as members
 from app.timeline.models import TimelineEntry
@@ -18,12 +19,6 @@ def list_timeline(
         member = members.get_active(uow.session, member_id)
         if member is None:
             raise NotFound("No such member.")
-        query = (
-            select(TimelineEntry)
-            .where(TimelineEntry.member_id == member.id)
-            .order_by(TimelineEntry.id.desc())
-            .limit(limit)
-        )
-        if before_id is not None:
-            query = query.where(TimelineEntry.id < before_id)
-        return list(uow.session.scalars(query))
+        query = select(TimelineEntry).where(TimelineEntry.member_id == member.id)
+        page = newest_first(query, TimelineEntry.id, before_id=before_id, limit=limit)
+        return list(uow.session.scalars(page))

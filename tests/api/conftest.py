@@ -4,6 +4,7 @@ token, row counts, and an app that commits for real (for the concurrency tests).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -105,3 +106,33 @@ def committing_app(
         yield app
     finally:
         remove_rows_since(engine, snapshot)
+
+
+# A consumer at the till: what the open-API tests (orders, partners) share.
+# 10:00 on 4 May 2026 in Shanghai.
+T0 = datetime(2026, 5, 4, 2, 0, 0, tzinfo=UTC)
+PHONE = "13812345678"
+
+
+@pytest.fixture
+def frozen(time_machine: Any) -> Any:
+    time_machine.move_to(T0, tick=False)
+    return time_machine
+
+
+@pytest.fixture
+def member(frozen: Any, login: Any, bind_phone: Any) -> dict[str, Any]:
+    """A consumer who logged in (with a unionid) and bound a phone."""
+    answer = login("o-orders", unionid="u-orders")
+    assert bind_phone(answer["token"], PHONE).status_code == 200
+    return dict(answer)
+
+
+@pytest.fixture
+def card_no(member: dict[str, Any]) -> str:
+    return str(member["member"]["card_no"])
+
+
+@pytest.fixture
+def member_id(member: dict[str, Any]) -> int:
+    return int(member["member"]["id"])

@@ -18,14 +18,12 @@ from app.external_ids.models import ExternalRequest
 from app.orders.models import Order, Refund
 from app.partners.models import Partner
 from app.partners.services import find_partner
-from tests.api.conftest import assert_envelope
+from tests.api.conftest import PHONE, T0, assert_envelope
 from tests.api.test_admin import cli
 from tests.api.test_orders_http import (
     ORDERS,
-    PHONE,
     REDEEM,
     REFUNDS,
-    T0,
     balance,
     entries,
     item,
@@ -34,30 +32,6 @@ from tests.api.test_orders_http import (
     refund_body,
 )
 from tests.helpers import bearer, open_get, open_post
-
-
-@pytest.fixture
-def frozen(time_machine):
-    time_machine.move_to(T0, tick=False)
-    return time_machine
-
-
-@pytest.fixture
-def member(frozen, login, bind_phone) -> dict[str, Any]:
-    """A consumer who logged in (with a unionid) and bound a phone."""
-    answer = login("o-orders", unionid="u-orders")
-    assert bind_phone(answer["token"], PHONE).status_code == 200
-    return answer
-
-
-@pytest.fixture
-def card_no(member) -> str:
-    return str(member["member"]["card_no"])
-
-
-@pytest.fixture
-def member_id(member) -> int:
-    return int(member["member"]["id"])
 
 
 def partner_id_of(session, keys) -> int:

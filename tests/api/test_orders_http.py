@@ -17,40 +17,13 @@ from app.members.models import Member
 from app.orders.models import Order, OrderItem, Refund
 from app.points.models import PointsAccount, PointsEntry, PointsLot
 from app.tiers.models import Tier
-from tests.api.conftest import assert_envelope
+from tests.api.conftest import PHONE, assert_envelope
 from tests.helpers import PartnerKeys, bearer, open_post, signed_headers
 
 ORDERS = "/open/v1/orders"
 REFUNDS = "/open/v1/refunds"
 REDEEM = "/open/v1/points/redeem"
-# 10:00 on 4 May 2026 in Shanghai.
-T0 = datetime(2026, 5, 4, 2, 0, 0, tzinfo=UTC)
-PHONE = "13812345678"
 ORDER_FIELDS = {"order_id", "member_id", "points_earned", "tier"}
-
-
-@pytest.fixture
-def frozen(time_machine):
-    time_machine.move_to(T0, tick=False)
-    return time_machine
-
-
-@pytest.fixture
-def member(frozen, login, bind_phone) -> dict[str, Any]:
-    """A consumer who logged in (with a unionid) and bound a phone."""
-    answer = login("o-orders", unionid="u-orders")
-    assert bind_phone(answer["token"], PHONE).status_code == 200
-    return answer
-
-
-@pytest.fixture
-def card_no(member) -> str:
-    return str(member["member"]["card_no"])
-
-
-@pytest.fixture
-def member_id(member) -> int:
-    return int(member["member"]["id"])
 
 
 def item(amount_cents: int, **changes: Any) -> dict[str, Any]:
