@@ -17,18 +17,21 @@ from sqlalchemy import Connection, Engine, MetaData, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import create_app
+from app.admins.operations import CLI
 from app.config import Config
 from app.db import make_engine
 from app.migrate import upgrade_database
+from app.partners.services import create_partner, forget_cached_partners
 from app.uow import UnitOfWork
 from app.wiring import wire_domain
-from tests import settings
-from tests.factories import ALL_FACTORIES
-from tests.lock_order import watching_lock_order
+from tests.factories import bound_to
+from tests.support import settings
+from tests.support.config import make_config
+from tests.support.lock_order import watching_lock_order
+from tests.support.rows import remove_rows_since, snapshot_rows
+from tests.support.signing import PartnerKeys
+from tests.support.wechat import MP_APPID, MP_SECRET
 from wechat_hooks.simulator import SimulatorServer
-
-MP_APPID = "wx-test-mp"
-MP_SECRET = "test-mp-secret"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -71,8 +74,6 @@ def _lock_order() -> Iterator[list[str]]:
 @pytest.fixture(autouse=True)
 def _fresh_partner_cache() -> Iterator[None]:
     """Each test sees partners as its own database has them."""
-    from app.partners.services import forget_cached_partners
-
     forget_cached_partners()
     yield
     forget_cached_partners()
@@ -120,13 +121,8 @@ def uow(session_factory: sessionmaker[Session]) -> UnitOfWork:
 @pytest.fixture
 def session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session for arranging and inspecting rows; factories write through it."""
-    session = session_factory()
-    for factory_class in ALL_FACTORIES:
-        factory_class._meta.sqlalchemy_session = session
-    yield session
-    for factory_class in ALL_FACTORIES:
-        factory_class._meta.sqlalchemy_session = None
-    session.close()
+    with session_factory() as session, bound_to(session):
+        yield session
 
 
 @pytest.fixture
@@ -151,19 +147,6 @@ def simulator() -> Iterator[SimulatorServer]:
 def sim(simulator: SimulatorServer) -> SimulatorServer:
     simulator.state.reset()
     return simulator
-
-
-def make_config(sim: SimulatorServer, database_url: str, **changes: Any) -> Config:
-    return Config(
-        env="test",
-        database_url=database_url,
-        redis_url=settings.REDIS_URL,
-        secret_key=settings.SECRET_KEY,
-        wechat_mp_appid=MP_APPID,
-        wechat_mp_secret=MP_SECRET,
-        wechat_api_base=sim.base_url,
-        log_json=False,
-    ).with_overrides(**changes)
 
 
 @pytest.fixture
@@ -192,9 +175,6 @@ def deps(app: Flask) -> Any:
 def make_partner(deps: Any) -> Any:
     """``make_partner(name="POS", channels=None, trusted=False)``: another partner's keys
     (channels None: every channel)."""
-    from app.admins.operations import CLI
-    from app.partners.services import create_partner
-    from tests.helpers import PartnerKeys
 
     def make(name: str = "POS", channels: Any = None, trusted: bool = False) -> PartnerKeys:
         credentials = create_partner(
@@ -216,35 +196,15 @@ def partner(make_partner: Any) -> Any:
     return make_partner("POS", trusted=True)
 
 
-def snapshot_rows(engine: Engine) -> dict[str, int]:
-    """The highest id of every table with an ``id`` column, and of members for the tables
-    keyed by member: what ``remove_rows_since`` keeps."""
-    from sqlalchemy import func, select
-
-    import app.models  # noqa: F401 - every table on the metadata
-    from app.db import Base
-
-    snapshot: dict[str, int] = {}
-    with engine.connect() as connection:
-        for table in Base.metadata.sorted_tables:
-            if "id" in table.c:
-                top = connection.scalar(select(func.coalesce(func.max(table.c.id), 0)))
-                snapshot[table.name] = int(top or 0)
-    return snapshot
-
-
-def remove_rows_since(engine: Engine, snapshot: dict[str, int]) -> None:
-    """Delete every row written after ``snapshot``: for tests whose app commits for real."""
-    from app.db import Base
-
-    newest_member = snapshot["members"]
-    with engine.begin() as connection:
-        connection.execute(
-            text("UPDATE members SET merged_into_id = NULL, referrer_id = NULL WHERE id > :id"),
-            {"id": newest_member},
-        )
-        for table in reversed(Base.metadata.sorted_tables):
-            if table.name in snapshot:
-                connection.execute(table.delete().where(table.c.id > snapshot[table.name]))
-            elif "member_id" in table.c:
-                connection.execute(table.delete().where(table.c.member_id > newest_member))
+@pytest.fixture
+def committing_app(
+    sim: SimulatorServer, database_url: str, engine: Engine, redis: Any
+) -> Iterator[Flask]:
+    """An app whose use cases commit for real, so that several threads see each other's
+    rows; every row it wrote is deleted afterwards."""
+    snapshot = snapshot_rows(engine)
+    app = create_app(make_config(sim, database_url), engine=engine, redis=redis)
+    try:
+        yield app
+    finally:
+        remove_rows_since(engine, snapshot)

@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from app.admins.models import AdminUser
 from app.members.models import Member
-from tests.api.conftest import ADMIN_PASSWORD, assert_envelope
 from tests.factories import MemberFactory
-from tests.helpers import PartnerKeys, bearer, open_get
+from tests.support.http import ADMIN_PASSWORD, assert_envelope, bearer
+from tests.support.signing import PartnerKeys, open_get
 
 MEMBERS = "/admin/v1/members"
 AUDIT = "/admin/v1/audit-log"
@@ -337,10 +337,10 @@ class TestLoginThrottle:
 
     @pytest.fixture
     def account(self, session):
-        from tests.api.conftest import _CHEAP_HASH
         from tests.factories import AdminFactory
+        from tests.support.http import CHEAP_HASH
 
-        AdminFactory(username="ops-throttled", role="operator", password_hash=_CHEAP_HASH)
+        AdminFactory(username="ops-throttled", role="operator", password_hash=CHEAP_HASH)
         session.commit()
         return "ops-throttled"
 

@@ -21,9 +21,9 @@ from flask.cli import FlaskGroup
 from app import create_app
 from app.partners import nonces
 from jobs.runner import LOCK_PREFIX
-from tests.api.conftest import ADMIN_PASSWORD
-from tests.conftest import make_config
-from tests.helpers import PartnerKeys, open_get
+from tests.support.config import make_config
+from tests.support.http import ADMIN_PASSWORD
+from tests.support.signing import PartnerKeys, open_get
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 LOOKUP = "/open/v1/members/lookup?card_no=000000000000"

@@ -15,9 +15,9 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from app import create_app
 from app.partners.services import EPOCH_CHECK_SECONDS
-from tests.api.conftest import assert_envelope
-from tests.conftest import make_config
-from tests.helpers import PartnerKeys, bearer, log_in, open_get
+from tests.support.config import make_config
+from tests.support.http import assert_envelope, bearer, log_in
+from tests.support.signing import PartnerKeys, open_get
 
 OLD_KEY = "old-secret-key-0123456789-0123456789-abcdef"
 NEW_KEY = "new-secret-key-9876543210-9876543210-fedcba"
@@ -183,7 +183,7 @@ class TestKeyRing:
         self, app_with, admin_token, client
     ):
         # `client` is the app of the test settings: its key becomes the old key here.
-        from tests.settings import SECRET_KEY
+        from tests.support.settings import SECRET_KEY
 
         token = admin_token("admin")
         after = app_with(NEW_KEY, (SECRET_KEY,)).test_client()

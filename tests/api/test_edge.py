@@ -20,9 +20,10 @@ from app import create_app
 from app.checkins.models import Checkin
 from app.members.models import Member, MemberIdentity
 from app.orders.models import Order, OrderItem
-from tests.api.conftest import assert_envelope
-from tests.conftest import make_config
-from tests.helpers import bearer, login_code, open_get, open_post, phone_code, signed_headers
+from tests.support.config import make_config
+from tests.support.http import assert_envelope, bearer
+from tests.support.signing import open_get, open_post, signed_headers
+from tests.support.wechat import login_code, phone_code
 
 ORDERS = "/open/v1/orders"
 PHONE = "13812345678"

@@ -11,8 +11,8 @@ import pytest
 
 from app.members.models import Member, MemberIdentity
 from app.web.jsonbody import MAX_BODY_BYTES
-from tests.api.conftest import assert_envelope
-from tests.helpers import bearer, login_code
+from tests.support.http import assert_envelope, bearer
+from tests.support.wechat import login_code
 
 LOGIN = "/mp/v1/auth/login"
 

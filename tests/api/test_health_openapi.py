@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from app import create_app
 from app.db import make_engine
-from tests.conftest import make_config
+from tests.support.config import make_config
 
 API_PREFIXES = ("/mp/v1/", "/open/v1/", "/admin/v1/")
 UNREACHABLE_DATABASES = {

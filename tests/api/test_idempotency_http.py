@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 
 from app.idempotency.models import IdempotencyRecord
 from app.members.models import MemberMerge
-from tests.api.conftest import assert_envelope
-from tests.helpers import bearer, log_in, phone_code
+from tests.support.http import assert_envelope, bearer, log_in
+from tests.support.wechat import phone_code
 
 KEY = "Idempotency-Key"
 

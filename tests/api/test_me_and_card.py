@@ -7,9 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app import create_app
-from tests.api.conftest import assert_envelope
-from tests.conftest import make_config
-from tests.helpers import bearer, log_in
+from tests.support.config import make_config
+from tests.support.http import assert_envelope, bearer, log_in
 
 PROFILE_FIELDS = {
     "id",

@@ -14,9 +14,9 @@ from sqlalchemy import select
 
 from app.members import rules
 from app.members.models import Member, MemberIdentity, MemberMerge
-from tests import settings
-from tests.api.conftest import assert_envelope
-from tests.helpers import bearer, login_code, phone_code
+from tests.support import settings
+from tests.support.http import assert_envelope, bearer
+from tests.support.wechat import login_code, phone_code
 
 LOGIN = "/mp/v1/auth/login"
 SEVEN_DAYS = 7 * 24 * 3600

@@ -8,8 +8,8 @@ import pytest
 import requests
 
 from app.partners.nonces import KEY_PREFIX
-from tests.api.conftest import assert_envelope
-from tests.helpers import PartnerKeys, bearer, open_get, signed_headers
+from tests.support.http import assert_envelope, bearer
+from tests.support.signing import PartnerKeys, open_get, signed_headers
 
 LOOKUP = "/open/v1/members/lookup"
 T0 = datetime(2026, 5, 4, 2, 0, 0, tzinfo=UTC)

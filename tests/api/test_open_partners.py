@@ -18,7 +18,6 @@ from app.external_ids.models import ExternalRequest
 from app.orders.models import Order, Refund
 from app.partners.models import Partner
 from app.partners.services import find_partner
-from tests.api.conftest import PHONE, T0, assert_envelope
 from tests.api.test_admin import cli
 from tests.api.test_orders_http import (
     ORDERS,
@@ -31,7 +30,8 @@ from tests.api.test_orders_http import (
     redeem_body,
     refund_body,
 )
-from tests.helpers import bearer, open_get, open_post
+from tests.support.http import PHONE, T0, assert_envelope, bearer
+from tests.support.signing import open_get, open_post
 
 
 def partner_id_of(session, keys) -> int:

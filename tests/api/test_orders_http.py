@@ -17,8 +17,8 @@ from app.members.models import Member
 from app.orders.models import Order, OrderItem, Refund
 from app.points.models import PointsAccount, PointsEntry, PointsLot
 from app.tiers.models import Tier
-from tests.api.conftest import PHONE, assert_envelope
-from tests.helpers import PartnerKeys, bearer, open_post, signed_headers
+from tests.support.http import PHONE, assert_envelope, bearer
+from tests.support.signing import PartnerKeys, open_post, signed_headers
 
 ORDERS = "/open/v1/orders"
 REFUNDS = "/open/v1/refunds"

@@ -17,9 +17,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app import create_app
 from app.idempotency.models import IdempotencyRecord, RecordState
-from tests.api.conftest import assert_envelope
-from tests.conftest import make_config
-from tests.helpers import PartnerKeys, bearer, log_in, login_code, open_get, phone_code
+from tests.support.config import make_config
+from tests.support.http import assert_envelope, bearer, log_in
+from tests.support.signing import PartnerKeys, open_get
+from tests.support.wechat import login_code, phone_code
 from wechat_hooks.simulator import SimulatorServer
 
 # One second each; a request makes at most a few attempts, so it answers well within this.
@@ -218,7 +219,7 @@ def test_rows_held_locked_past_every_retry_answer_503_and_then_work(
     nothing, and succeeds once the rows are free."""
     from sqlalchemy import text
 
-    from tests.conftest import remove_rows_since, snapshot_rows
+    from tests.support.rows import remove_rows_since, snapshot_rows
 
     snapshot = snapshot_rows(engine)
     # A read timeout of 3 s makes each lock wait give up after 2 s.

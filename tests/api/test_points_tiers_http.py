@@ -16,8 +16,8 @@ from app.points.rules import DEFAULT_RULES
 from app.tiers import services as tier_services
 from app.tiers.models import MemberTier, Tier, TierChange
 from app.tiers.rules import DEFAULT_POLICY
-from tests.api.conftest import assert_envelope
-from tests.helpers import bearer, open_post
+from tests.support.http import assert_envelope, bearer
+from tests.support.signing import open_post
 
 # 10:00 on 4 May 2026 in Shanghai.
 T0 = datetime(2026, 5, 4, 2, 0, 0, tzinfo=UTC)

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.api.conftest import assert_envelope
-from tests.helpers import bearer, open_get
+from tests.support.http import assert_envelope, bearer
+from tests.support.signing import open_get
 
 
 @pytest.mark.parametrize(

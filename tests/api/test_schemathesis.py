@@ -24,7 +24,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.helpers import PartnerKeys, bearer, log_in, signed_headers
+from tests.support.http import bearer, log_in
+from tests.support.signing import PartnerKeys, signed_headers
 
 pytestmark = pytest.mark.schemathesis
 

@@ -8,8 +8,7 @@ from sqlalchemy import update
 
 from app.admins.models import AdminUser
 from app.admins.sessions import revoke_admin_sessions
-from tests.api.conftest import assert_envelope
-from tests.helpers import bearer
+from tests.support.http import assert_envelope, bearer
 
 LOGOUT = "/mp/v1/auth/logout"
 ADMIN_LOGOUT = "/admin/v1/auth/logout"

@@ -1,4 +1,5 @@
-from tests.helpers import bearer, log_in, open_get
+from tests.support.http import bearer, log_in
+from tests.support.signing import open_get
 
 
 def test_login_card_and_till_lookup(client, sim, partner):

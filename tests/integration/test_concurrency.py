@@ -21,8 +21,8 @@ from app.members.models import Member
 from app.orders.models import Order, Refund
 from app.partners.services import create_partner
 from app.points.models import PointsAccount, PointsEntry, PointsLot
-from tests.api.conftest import committing_app  # noqa: F401 - the fixture these tests use
-from tests.helpers import PartnerKeys, bearer, log_in, open_post
+from tests.support.http import bearer, log_in
+from tests.support.signing import PartnerKeys, open_post
 
 pytestmark = pytest.mark.mariadb
 
@@ -41,7 +41,7 @@ def frozen(time_machine):
 
 
 @pytest.fixture
-def live(frozen, committing_app) -> Flask:  # noqa: F811 - the imported fixture
+def live(frozen, committing_app) -> Flask:
     return committing_app
 
 

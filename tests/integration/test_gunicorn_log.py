@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-from tests import settings
+from tests.support import settings
 
 ROOT = Path(__file__).resolve().parents[2]
 PHONE = "13912345678"

@@ -21,9 +21,9 @@ from app.external_ids.models import ExternalRequest
 from app.orders.models import Order, Refund
 from app.partners.services import create_partner
 from app.points.models import PointsAccount
-from tests.api.conftest import committing_app  # noqa: F401 - the fixture these tests use
-from tests.helpers import PartnerKeys, bearer, log_in, open_post
 from tests.integration.test_concurrency import ORDERS, REDEEM, REFUNDS, T0, order_body
+from tests.support.http import bearer, log_in
+from tests.support.signing import PartnerKeys, open_post
 
 pytestmark = pytest.mark.mariadb
 
@@ -31,7 +31,7 @@ Sent = tuple[int, bytes]
 
 
 @pytest.fixture
-def live(time_machine, committing_app) -> Flask:  # noqa: F811 - the imported fixture
+def live(time_machine, committing_app) -> Flask:
     time_machine.move_to(T0, tick=False)
     return committing_app
 

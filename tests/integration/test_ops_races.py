@@ -12,15 +12,15 @@ import pytest
 from sqlalchemy import func, select, text
 
 from app.members.models import Member, MemberMerge
-from tests.api.conftest import committing_app  # noqa: F401 - the fixture these tests use
-from tests.helpers import bearer, log_in, phone_code
 from tests.integration.test_concurrency import assert_ledger_agrees, race
+from tests.support.http import bearer, log_in
+from tests.support.wechat import phone_code
 
 pytestmark = pytest.mark.mariadb
 
 
 @pytest.fixture
-def live(committing_app) -> Any:  # noqa: F811 - the imported fixture
+def live(committing_app) -> Any:
     return committing_app
 
 

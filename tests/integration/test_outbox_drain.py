@@ -25,8 +25,8 @@ from app.outbox.models import OutboxDelivery, OutboxMessage
 from app.outbox.rules import DrainPolicy
 from app.outbox.services import Handler
 from app.uow import UnitOfWork
-from tests import settings
 from tests.integration.outbox_worker import TOPIC
+from tests.support import settings
 
 pytestmark = pytest.mark.mariadb
 ROOT = Path(__file__).resolve().parents[2]

@@ -21,9 +21,10 @@ from sqlalchemy import Engine
 
 from app import create_app
 from app.partners.services import EPOCH_CHECK_SECONDS
-from tests import settings
-from tests.conftest import make_config, remove_rows_since, snapshot_rows
-from tests.helpers import PartnerKeys, open_get
+from tests.support import settings
+from tests.support.config import make_config
+from tests.support.rows import remove_rows_since, snapshot_rows
+from tests.support.signing import PartnerKeys, open_get
 from wechat_hooks.simulator import SimulatorServer
 
 LOOKUP = "/open/v1/members/lookup?card_no=000000000000"

@@ -19,9 +19,9 @@ import pytest
 import requests
 from sqlalchemy import Engine
 
-from tests import settings
-from tests.conftest import MP_APPID, MP_SECRET, remove_rows_since, snapshot_rows
-from tests.helpers import login_code
+from tests.support import settings
+from tests.support.rows import remove_rows_since, snapshot_rows
+from tests.support.wechat import MP_APPID, MP_SECRET, login_code
 from wechat_hooks.simulator import SimulatorServer
 
 pytestmark = pytest.mark.mariadb

@@ -20,7 +20,7 @@ from app.ops.models import JobRun
 from app.partners import nonces
 from jobs.registry import JOBS, Job, find_job
 from jobs.runner import LOCK_PREFIX, run_job
-from tests.helpers import login_code
+from tests.support.wechat import login_code
 from wechat_hooks.simulator import SimulatorServer
 from wechat_hooks.simulator.state import CODE_TTL
 

@@ -1,25 +1,29 @@
-"""Fixtures for service tests: the real mini-program adapter against the simulator, and
-committing sessions for the concurrency tests (which need several real transactions)."""
+"""Fixtures for service tests: the real mini-program adapter against the simulator, the
+store systems orders come from, and committing sessions for the concurrency tests (which
+need several real transactions)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from itertools import count as counter
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.admins.models import AdminUser, AuditEntry
+from app import clock
 from app.db import make_session_factory
-from app.idempotency.models import IdempotencyRecord
 from app.members import services as members
-from app.members.models import Member, MemberIdentity, MemberMerge
+from app.members.models import Member
 from app.onboarding import services as onboarding
-from app.partners.models import Partner
+from app.orders import services as orders
 from app.uow import UnitOfWork
-from tests.conftest import MP_APPID, MP_SECRET
-from tests.helpers import login_code, phone_code
+from tests.factories.orders import item
+from tests.factories.partners import SENDER, add_senders
+from tests.support.rows import NewRows
+from tests.support.settings import SECRET_KEY
+from tests.support.wechat import MP_APPID, MP_SECRET, login_code, phone_code
 from wechat_hooks.clients import make_wechat_client
 from wechat_hooks.miniprogram import WeChatMiniProgramAuth
 from wechat_hooks.simulator import SimulatorServer
@@ -56,35 +60,9 @@ def bind(
     return bind_phone
 
 
-def count(session: Session, model: Any, *where: Any) -> int:
-    return int(session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
-
-
-COUNTED = (Member, MemberIdentity, MemberMerge, IdempotencyRecord, AdminUser, AuditEntry, Partner)
-
-
-class NewRows:
-    """Rows added since the test began. Counting from a baseline keeps a row that some other
-    committing test failed to delete out of this test's sums."""
-
-    def __init__(self, session: Session) -> None:
-        self._session = session
-        self._start = {model: count(session, model) for model in COUNTED}
-
-    def added(self, model: Any) -> int:
-        self._session.expire_all()
-        return count(self._session, model) - self._start[model]
-
-
 @pytest.fixture
 def rows(session: Session) -> NewRows:
     return NewRows(session)
-
-
-def reload(session: Session, model: Any, row_id: int) -> Any:
-    """The row as the database has it now (services wrote it through other sessions)."""
-    session.expire_all()
-    return session.get(model, row_id)
 
 
 @pytest.fixture
@@ -104,33 +82,16 @@ def cleanup(engine: Engine) -> Iterator[Callable[[Any, Any], None]]:
             connection.execute(delete(model).where(where))
 
 
-# --- The value core (orders, points ledger, tiers, check-ins): factories and shortcuts ---
-
-
 @pytest.fixture
-def value_session(session: Session) -> Iterator[Session]:
-    """The arranging session with tests/factories_value.py's factories bound to it too."""
-    from tests.factories_value import VALUE_FACTORIES, add_senders
-
-    for factory_class in VALUE_FACTORIES:
-        factory_class._meta.sqlalchemy_session = session
+def senders(session: Session) -> None:
+    """The partner rows behind SENDER and OTHER_SENDER, the store systems of service tests."""
     add_senders(session)
-    yield session
-    for factory_class in VALUE_FACTORIES:
-        factory_class._meta.sqlalchemy_session = None
 
 
 @pytest.fixture
-def place_order(uow: UnitOfWork, value_session: Session) -> Callable[..., Any]:
+def place_order(uow: UnitOfWork, senders: None) -> Callable[..., Any]:
     """``place_order(ref, amount_cents, external_id=..., channel="pos", paid_at=now)``:
     record_order as a store system calls it, with one item of the whole amount."""
-    from itertools import count as counter
-
-    from app import clock
-    from app.orders import services as orders
-    from tests.factories_value import SENDER, item
-    from tests.settings import SECRET_KEY
-
     numbers = counter(1)
 
     def place(

@@ -16,8 +16,8 @@ from app.partners import services as partners
 from app.partners.models import Partner
 from app.uow import UnitOfWork
 from tests.factories import AdminFactory
-from tests.services.conftest import NewRows, reload
-from tests.settings import SECRET_KEY
+from tests.support.rows import NewRows, reload
+from tests.support.settings import SECRET_KEY
 
 PASSWORD = "correct horse battery"
 

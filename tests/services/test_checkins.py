@@ -16,7 +16,9 @@ from app.members import operations as member_ops
 from app.members.models import Member
 from app.uow import UnitOfWork
 from tests.factories import MemberFactory
-from tests.factories_value import assert_books_agree, count_rows, set_points_rules
+from tests.factories.settings import set_points_rules
+from tests.support.books import assert_books_agree
+from tests.support.rows import count_rows
 
 # 23:59 and 00:01 in Beijing, on one UTC day (1 June 2025)
 BEFORE_MIDNIGHT = datetime(2025, 6, 1, 15, 59, tzinfo=UTC)
@@ -24,8 +26,8 @@ AFTER_MIDNIGHT = datetime(2025, 6, 1, 16, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-def member(value_session: Session) -> Member:
-    set_points_rules(value_session, checkin={"base": 5, "streak_bonus": {"7": 20}})
+def member(session: Session) -> Member:
+    set_points_rules(session, checkin={"base": 5, "streak_bonus": {"7": 20}})
     return MemberFactory()
 
 
@@ -116,9 +118,9 @@ def test_check_in_points_land_in_the_ledger_as_a_lot(
 
 
 def test_the_rules_decide_the_base_and_the_bonus_days(
-    uow: UnitOfWork, value_session: Session, member: Member
+    uow: UnitOfWork, session: Session, member: Member
 ) -> None:
-    set_points_rules(value_session, checkin={"base": 2, "streak_bonus": {"2": 3, "3": 10}})
+    set_points_rules(session, checkin={"base": 2, "streak_bonus": {"2": 3, "3": 10}})
     start = datetime(2025, 6, 1, 2, tzinfo=UTC)
 
     awards = [
@@ -129,15 +131,15 @@ def test_the_rules_decide_the_base_and_the_bonus_days(
 
 
 def test_a_check_in_worth_nothing_is_recorded_without_a_ledger_entry(
-    uow: UnitOfWork, value_session: Session, member: Member
+    uow: UnitOfWork, session: Session, member: Member
 ) -> None:
-    set_points_rules(value_session, checkin={"base": 0, "streak_bonus": {}})
+    set_points_rules(session, checkin={"base": 0, "streak_bonus": {}})
 
     result = check_in_at(uow, member.id, BEFORE_MIDNIGHT)
 
     assert (result.points, result.streak) == (0, 1)
-    assert days_of(value_session, member.id) == [(date(2025, 6, 1), 1, 0)]
-    assert assert_books_agree(value_session, member.id).entries == []
+    assert days_of(session, member.id) == [(date(2025, 6, 1), 1, 0)]
+    assert assert_books_agree(session, member.id).entries == []
 
 
 def test_a_merged_members_check_in_goes_to_the_survivor(

@@ -19,8 +19,8 @@ from app.points.models import PointsAccount, PointsEntry, PointsLot
 from app.settings.models import SettingsDocument
 from app.tiers.models import MemberTier, Tier, TierChange
 from app.uow import UnitOfWork
-from tests.conftest import MP_APPID
-from tests.services.conftest import count
+from tests.support.rows import count_rows
+from tests.support.wechat import MP_APPID
 
 MODELS = (
     Tier,
@@ -52,7 +52,7 @@ def _seed(uow: UnitOfWork, redis: Any, members: int = 12) -> None:
 
 def _counts(session: Session) -> dict[str, int]:
     session.expire_all()
-    return {model.__tablename__: count(session, model) for model in MODELS}
+    return {model.__tablename__: count_rows(session, model) for model in MODELS}
 
 
 def test_the_seed_writes_a_programme_and_members_with_a_history(
@@ -67,7 +67,7 @@ def test_the_seed_writes_a_programme_and_members_with_a_history(
     ]
     showcase = session.scalars(select(Member).where(Member.phone == demo.SHOWCASE_PHONE)).one()
     assert showcase.unionid == "u-demo-0001"
-    assert count(
+    assert count_rows(
         session,
         MemberIdentity,
         MemberIdentity.member_id == showcase.id,
@@ -83,8 +83,8 @@ def test_the_seed_writes_a_programme_and_members_with_a_history(
     ] == ["silver", "gold"]
     reasons = set(session.scalars(select(PointsEntry.reason_code)))
     assert {"signup", "order", "refund", "redemption", "checkin"} <= reasons
-    assert count(session, Checkin) > 0
-    assert count(session, Refund) > 0
+    assert count_rows(session, Checkin) > 0
+    assert count_rows(session, Refund) > 0
     store = session.scalars(select(Partner).where(Partner.name == demo.STORE_NAME)).one()
     assert store.active is False  # it signs no request
 
@@ -139,4 +139,4 @@ def test_the_cli_seeds_and_says_what_it_did(app: Flask, session: Session) -> Non
     assert again.exit_code == 0, again.output
     assert "programme: 0 tiers, 0 settings documents" in again.output
     assert "members with history: 0 new, 0 orders, 0 refunds" in again.output
-    assert count(session, Member) == 6
+    assert count_rows(session, Member) == 6

@@ -17,7 +17,7 @@ from app.errors import IdempotencyMismatch, RequestInProgress
 from app.idempotency import services as idem
 from app.idempotency.models import IdempotencyRecord, RecordState
 from app.uow import UnitOfWork
-from tests.services.conftest import NewRows
+from tests.support.rows import NewRows
 
 SCOPE = "mp:42"
 HASH_A = "a" * 64

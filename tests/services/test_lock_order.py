@@ -1,5 +1,5 @@
 """The hot-row idiom holds: row locks only in each context's locks.py, taken in the order
-app/locks.py declares (watched in every test by tests/lock_order.py), and one retry path."""
+app/locks.py declares (watched in every test by tests/support/lock_order.py), and one retry path."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from app.members.locks import lock_members
 from app.orders.locks import lock_order
 from app.partners.locks import lock_partners
 from app.tiers.locks import lock_member_tiers
-from tests.lock_order import watching_lock_order
+from tests.support.lock_order import watching_lock_order
 
 APP = Path(__file__).resolve().parents[2] / "app"
 

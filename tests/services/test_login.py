@@ -15,10 +15,9 @@ from app.members import rules
 from app.members.models import PROVIDER_MINIPROGRAM, Member, MemberIdentity, MemberMerge
 from app.onboarding import services as onboarding
 from app.uow import UnitOfWork
-from tests.conftest import MP_APPID
 from tests.factories import IdentityFactory, MemberFactory
-from tests.helpers import login_code
-from tests.services.conftest import NewRows, reload
+from tests.support.rows import NewRows, reload
+from tests.support.wechat import MP_APPID, login_code
 from wechat_hooks.miniprogram import WeChatMiniProgramAuth
 from wechat_hooks.simulator import SimulatorServer
 

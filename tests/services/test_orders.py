@@ -29,18 +29,13 @@ from app.points.models import PointsEntry
 from app.readside import members as member_views
 from app.uow import UnitOfWork
 from tests.factories import IdentityFactory, MemberFactory
-from tests.factories_value import (
-    OTHER_SENDER,
-    SENDER,
-    StoreSender,
-    TierFactory,
-    assert_books_agree,
-    books_of,
-    count_rows,
-    item,
-    set_points_rules,
-)
-from tests.settings import SECRET_KEY
+from tests.factories.orders import item
+from tests.factories.partners import OTHER_SENDER, SENDER, StoreSender
+from tests.factories.settings import set_points_rules
+from tests.factories.tiers import TierFactory
+from tests.support.books import assert_books_agree, books_of
+from tests.support.rows import count_rows
+from tests.support.settings import SECRET_KEY
 
 T0 = datetime(2025, 6, 1, 4, 0, tzinfo=UTC)
 PlaceOrder = Callable[..., orders.OrderOutcome]
@@ -53,9 +48,9 @@ def frozen() -> Any:
 
 
 @pytest.fixture
-def rules_set(value_session: Session, frozen: Any) -> Session:
-    set_points_rules(value_session)
-    return value_session
+def rules_set(session: Session, senders: None, frozen: Any) -> Session:
+    set_points_rules(session)
+    return session
 
 
 @pytest.fixture

@@ -28,9 +28,11 @@ from app.timeline import services as timeline
 from app.timeline.handlers import TIMELINE_HANDLER
 from app.timeline.models import TimelineEntry
 from app.uow import UnitOfWork
-from tests.conftest import MP_APPID, MP_SECRET
 from tests.factories import IdentityFactory, MemberFactory
-from tests.factories_value import SENDER, make_ladder, set_points_rules
+from tests.factories.partners import SENDER
+from tests.factories.settings import set_points_rules
+from tests.factories.tiers import make_ladder
+from tests.support.wechat import MP_APPID, MP_SECRET
 from wechat_hooks.clients import make_wechat_client
 from wechat_hooks.messenger import WeChatMessenger
 from wechat_hooks.simulator import SimulatorServer
@@ -72,18 +74,16 @@ def reminder_status(session: Session, member_id: int) -> str:
 
 
 def test_the_expiry_reminder_goes_through_the_outbox_to_the_messenger(
-    uow: UnitOfWork, value_session: Session, frozen: Any
+    uow: UnitOfWork, session: Session, frozen: Any
 ) -> None:
-    set_points_rules(value_session, reminder_days_before=30)
+    set_points_rules(session, reminder_days_before=30)
     member = expiring_member(uow, "o-expiring", 40)
     messenger = FakeMessenger()
     handler = expiry_reminder_handler(messenger, mp_appid=MP_APPID)
 
     assert points_services.remind_expiring(uow=uow) == {"recorded": 1}
     assert messenger.sent == []  # nothing leaves the process before the drain
-    event = value_session.scalars(
-        select(OutboxMessage).where(OutboxMessage.member_id == member.id)
-    ).one()
+    event = session.scalars(select(OutboxMessage).where(OutboxMessage.member_id == member.id)).one()
     assert event.topic == "points.expiring"
     first = outbox.drain(uow=uow, handlers=[handler], policy=POLICY)
     again = outbox.drain(uow=uow, handlers=[handler], policy=POLICY)
@@ -95,13 +95,13 @@ def test_the_expiry_reminder_goes_through_the_outbox_to_the_messenger(
     assert notice.openid == "o-expiring"
     assert notice.fields == {"points": "40", "expires_on": "2025-06-11"}
     assert notice.dedupe_id == f"outbox-{event.id}"
-    assert reminder_status(value_session, member.id) == "sent"
+    assert reminder_status(session, member.id) == "sent"
 
 
 def test_the_wechat_messenger_sends_a_subscribe_message_or_skips_without_consent(
-    uow: UnitOfWork, value_session: Session, sim: SimulatorServer, frozen: Any
+    uow: UnitOfWork, session: Session, sim: SimulatorServer, frozen: Any
 ) -> None:
-    set_points_rules(value_session, reminder_days_before=30)
+    set_points_rules(session, reminder_days_before=30)
     consenting = expiring_member(uow, "o-consents", 25)
     silent = expiring_member(uow, "o-silent", 30)  # no subscription: WeChat answers 43101
     no_wechat = expiring_member(uow, None, 5)  # registered at a till only
@@ -118,15 +118,15 @@ def test_the_wechat_messenger_sends_a_subscribe_message_or_skips_without_consent
     assert sent["to"] == "o-consents"
     assert sent["payload"]["template_id"] == TEMPLATE
     assert sent["payload"]["data"]["number1"] == {"value": "25"}
-    assert reminder_status(value_session, consenting.id) == "sent"
-    assert reminder_status(value_session, silent.id) == "skipped"
-    assert reminder_status(value_session, no_wechat.id) == "skipped"
+    assert reminder_status(session, consenting.id) == "sent"
+    assert reminder_status(session, silent.id) == "skipped"
+    assert reminder_status(session, no_wechat.id) == "skipped"
 
 
 def test_a_transient_wechat_failure_is_retried(
-    uow: UnitOfWork, value_session: Session, sim: SimulatorServer, frozen: Any
+    uow: UnitOfWork, session: Session, sim: SimulatorServer, frozen: Any
 ) -> None:
-    set_points_rules(value_session, reminder_days_before=30)
+    set_points_rules(session, reminder_days_before=30)
     member = expiring_member(uow, "o-later", 25)
     sim.state.grant_subscription("o-later", TEMPLATE, 1)
     sim.state.add_fault(SUBSCRIBE_SEND, -1, 1)
@@ -137,11 +137,11 @@ def test_a_transient_wechat_failure_is_retried(
     points_services.remind_expiring(uow=uow)
 
     assert outbox.drain(uow=uow, handlers=[handler], policy=POLICY)["retried"] == 1
-    assert reminder_status(value_session, member.id) == "pending"
+    assert reminder_status(session, member.id) == "pending"
     frozen.shift(timedelta(seconds=POLICY.backoff_seconds))
     assert outbox.drain(uow=uow, handlers=[handler], policy=POLICY)["handled"] == 1
     assert len(sim.state.sent(SUBSCRIBE_SEND)) == 1
-    assert reminder_status(value_session, member.id) == "sent"
+    assert reminder_status(session, member.id) == "sent"
 
 
 def kinds(entries: list[TimelineEntry]) -> list[str]:
@@ -150,13 +150,13 @@ def kinds(entries: list[TimelineEntry]) -> list[str]:
 
 def test_the_timeline_tells_a_members_history_and_follows_a_merge(
     uow: UnitOfWork,
-    value_session: Session,
+    session: Session,
     login: Callable[..., Any],
     bind: Callable[[int, str], Member],
     place_order: Callable[..., Any],
 ) -> None:
-    set_points_rules(value_session)
-    make_ladder(value_session)
+    set_points_rules(session)
+    make_ladder()
     holder = login("o-holder").member
     bind(holder.id, "13800138000")
     order = place_order(("card_no", holder.card_no), 120_000, external_id="ORD-1")

@@ -16,8 +16,8 @@ from app.members.models import Member, MemberIdentity, MemberMerge
 from app.onboarding import services as onboarding
 from app.uow import UnitOfWork
 from tests.factories import IdentityFactory, MemberFactory
-from tests.helpers import phone_code
-from tests.services.conftest import NewRows, reload
+from tests.support.rows import NewRows, reload
+from tests.support.wechat import phone_code
 from wechat_hooks.miniprogram import WeChatMiniProgramAuth
 from wechat_hooks.simulator import SimulatorServer
 

@@ -31,16 +31,12 @@ from app.points.models import ExpiryReminder, PointsAccount, PointsEntry, Points
 from app.tiers.models import TierChange
 from app.uow import UnitOfWork
 from tests.factories import MemberFactory
-from tests.factories_value import (
-    SENDER,
-    assert_books_agree,
-    books_of,
-    count_rows,
-    make_ladder,
-    set_points_rules,
-    tier_code_of,
-)
-from tests.settings import SECRET_KEY
+from tests.factories.partners import SENDER
+from tests.factories.settings import set_points_rules
+from tests.factories.tiers import make_ladder
+from tests.support.books import assert_books_agree, books_of, tier_code_of
+from tests.support.rows import count_rows
+from tests.support.settings import SECRET_KEY
 
 T0 = datetime(2025, 6, 1, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
 OPERATOR = Actor(type="admin", name="ops-li", id=7)
@@ -80,8 +76,8 @@ def frozen() -> Any:
 
 
 @pytest.fixture
-def member(value_session: Session, frozen: Any) -> Member:
-    set_points_rules(value_session)
+def member(session: Session, senders: None, frozen: Any) -> Member:
+    set_points_rules(session)
     return MemberFactory()
 
 
@@ -104,14 +100,12 @@ def test_an_earning_is_a_lot_with_its_expiry_and_an_entry_with_the_balance_after
     assert lot.expires_at == datetime(2026, 12, 31, 16, 0, tzinfo=UTC)  # 2027-01-01 Shanghai
 
 
-def test_days_expiry_from_the_rules(
-    uow: UnitOfWork, value_session: Session, member: Member
-) -> None:
-    set_points_rules(value_session, expiry={"kind": "days", "days": 90})
+def test_days_expiry_from_the_rules(uow: UnitOfWork, session: Session, member: Member) -> None:
+    set_points_rules(session, expiry={"kind": "days", "days": 90})
 
     earn(uow, member.id, 10)
 
-    (lot,) = books_of(value_session, member.id).lots
+    (lot,) = books_of(session, member.id).lots
     assert lot.expires_at == T0 + timedelta(days=90)
 
 
@@ -380,9 +374,9 @@ def test_expiry_writes_off_what_is_left_and_a_rerun_changes_nothing(
 
 
 def test_expiry_runs_in_batches_over_every_member(
-    uow: UnitOfWork, value_session: Session, frozen: Any
+    uow: UnitOfWork, session: Session, frozen: Any
 ) -> None:
-    set_points_rules(value_session, expiry={"kind": "days", "days": 30})
+    set_points_rules(session, expiry={"kind": "days", "days": 30})
     people = MemberFactory.create_batch(3)
     for index, person in enumerate(people):
         earn(uow, person.id, 10 * (index + 1))
@@ -391,7 +385,7 @@ def test_expiry_runs_in_batches_over_every_member(
     assert services.expire_points(uow=uow, batch_size=1) == {"members": 3, "points": 60}
     assert services.expire_points(uow=uow, batch_size=1) == {"members": 0, "points": 0}
     for person in people:
-        books = assert_books_agree(value_session, person.id)
+        books = assert_books_agree(session, person.id)
         assert books.balance == 0
         assert books.kinds() == ["earn", "expire"]
 
@@ -400,9 +394,9 @@ def test_expiry_runs_in_batches_over_every_member(
 
 
 def test_reminders_record_each_member_and_expiry_once_across_reruns(
-    uow: UnitOfWork, value_session: Session, member: Member, frozen: Any
+    uow: UnitOfWork, session: Session, member: Member, frozen: Any
 ) -> None:
-    set_points_rules(value_session, reminder_days_before=30)
+    set_points_rules(session, reminder_days_before=30)
     soon = T0 + timedelta(days=20)
     later = T0 + timedelta(days=40)
     earn(uow, member.id, 15, expires_at=soon)
@@ -418,9 +412,9 @@ def test_reminders_record_each_member_and_expiry_once_across_reruns(
     assert services.remind_expiring(uow=uow, batch_size=1) == {"recorded": 1}
     assert services.remind_expiring(uow=uow, batch_size=1) == {"recorded": 0}
 
-    value_session.expire_all()
+    session.expire_all()
     reminders = list(
-        value_session.scalars(
+        session.scalars(
             select(ExpiryReminder).where(ExpiryReminder.member_id.in_([member.id, spent.id]))
         )
     )
@@ -447,14 +441,14 @@ def _till(uow: UnitOfWork, card_no: str, amount: int, external_id: str) -> Any:
 
 def test_binding_a_phone_merges_points_lots_orders_tier_and_checkins(
     uow: UnitOfWork,
-    value_session: Session,
+    session: Session,
     frozen: Any,
     login: Callable[..., onboarding.LoginResult],
     bind: Callable[[int, str], Member],
     place_order: Callable[..., orders.OrderOutcome],
 ) -> None:
-    set_points_rules(value_session)
-    make_ladder(value_session)
+    set_points_rules(session)
+    make_ladder()
     # the till knows the phone: an order by phone creates the holder
     holder_id = place_order(("phone", PHONE), 20_000).member_id
     caller = login("o-bob").member
@@ -464,17 +458,17 @@ def test_binding_a_phone_merges_points_lots_orders_tier_and_checkins(
     frozen.shift(timedelta(days=1))
     checkins.check_in(uow=uow, member_id=caller.id)  # 06-02
     checkins.check_in(uow=uow, member_id=holder_id)  # 06-02 as well
-    caller_before = assert_books_agree(value_session, caller.id)
-    holder_before = assert_books_agree(value_session, holder_id)
+    caller_before = assert_books_agree(session, caller.id)
+    holder_before = assert_books_agree(session, holder_id)
     assert (caller_before.balance, holder_before.balance) == (1500 - 300 + 10, 200 + 5)
-    assert tier_code_of(value_session, caller.id) == "gold"
+    assert tier_code_of(session, caller.id) == "gold"
     moving_lots = {lot.id: lot.expires_at for lot in caller_before.lots if lot.remaining}
 
     survivor = bind(caller.id, PHONE)
 
     assert survivor.id == holder_id
-    holder = assert_books_agree(value_session, holder_id)
-    loser = assert_books_agree(value_session, caller.id)
+    holder = assert_books_agree(session, holder_id)
+    loser = assert_books_agree(session, caller.id)
     assert holder.balance == 205 + 1210
     assert loser.balance == 0
     assert loser.entries[-1].note == f"merged into member {holder_id}"
@@ -483,21 +477,21 @@ def test_binding_a_phone_merges_points_lots_orders_tier_and_checkins(
     moved = {lot.id: lot.expires_at for lot in holder.lots if lot.id in moving_lots}
     assert moved == moving_lots  # the lots keep their expiry
     assert all(lot.remaining == 0 for lot in loser.lots)
-    assert count_rows(value_session, Order, Order.member_id == holder_id) == 2
-    assert count_rows(value_session, Order, Order.member_id == caller.id) == 0
-    assert tier_code_of(value_session, holder_id) == "gold"
+    assert count_rows(session, Order, Order.member_id == holder_id) == 2
+    assert count_rows(session, Order, Order.member_id == caller.id) == 0
+    assert tier_code_of(session, holder_id) == "gold"
     assert (
-        value_session.scalars(
-            select(TierChange.reason).where(TierChange.member_id == holder_id)
-        ).all()[-1]
+        session.scalars(select(TierChange.reason).where(TierChange.member_id == holder_id)).all()[
+            -1
+        ]
         == f"merged from member {caller.id}"
     )
-    days = value_session.scalars(
+    days = session.scalars(
         select(Checkin.day).where(Checkin.member_id == holder_id).order_by(Checkin.day)
     ).all()
     assert days == [date(2025, 6, 1), date(2025, 6, 2)]
-    assert count_rows(value_session, Checkin, Checkin.member_id == caller.id) == 0
-    merge = value_session.scalars(
+    assert count_rows(session, Checkin, Checkin.member_id == caller.id) == 0
+    merge = session.scalars(
         select(MemberMerge).where(MemberMerge.from_member_id == caller.id)
     ).one()
     assert merge.moved["points"] == 1210
@@ -510,13 +504,13 @@ def test_binding_a_phone_merges_points_lots_orders_tier_and_checkins(
         uow=uow,
         sender=SENDER,
         channel="pos",
-        external_order_id=_external_id(value_session, gold_order.order_id),
+        external_order_id=_external_id(session, gold_order.order_id),
         external_id="R-1",
         amount_cents=150_000,
     )
     # the survivor holds 1415: the rest of the 1500 becomes a debt, never a negative balance
     assert (refund.points_reversed, refund.debt_added) == (1500, 85)
-    final = assert_books_agree(value_session, holder_id)
+    final = assert_books_agree(session, holder_id)
     assert (final.balance, final.debt) == (0, 85)
 
 
@@ -527,11 +521,11 @@ def _external_id(session: Session, order_id: int) -> str:
 
 def test_a_merge_moves_a_debt_that_the_survivors_next_earning_settles(
     uow: UnitOfWork,
-    value_session: Session,
+    session: Session,
     frozen: Any,
     place_order: Callable[..., orders.OrderOutcome],
 ) -> None:
-    set_points_rules(value_session)
+    set_points_rules(session)
     loser, survivor = MemberFactory(), MemberFactory()
     first = place_order(("card_no", loser.card_no), 10_000, external_id="L-1")  # 100 points
     _till(uow, loser.card_no, 100, "T-L")
@@ -543,7 +537,7 @@ def test_a_merge_moves_a_debt_that_the_survivors_next_earning_settles(
         external_id="R-L",
         amount_cents=10_000,
     )
-    assert (books_of(value_session, loser.id).debt, first.points_earned) == (100, 100)
+    assert (books_of(session, loser.id).debt, first.points_earned) == (100, 100)
 
     def merge(session: Session) -> MemberMerge:
         return member_ops.merge_members(
@@ -557,27 +551,27 @@ def test_a_merge_moves_a_debt_that_the_survivors_next_earning_settles(
 
     assert record.moved["points_debt"] == 100
     assert record.moved["points"] == 0
-    assert books_of(value_session, loser.id).debt == 0
-    assert assert_books_agree(value_session, survivor.id).debt == 100
-    assert assert_books_agree(value_session, survivor.id).balance == 0
+    assert books_of(session, loser.id).debt == 0
+    assert assert_books_agree(session, survivor.id).debt == 100
+    assert assert_books_agree(session, survivor.id).balance == 0
 
     place_order(("card_no", survivor.card_no), 15_000)  # 150 points, 100 of them owed
 
-    books = assert_books_agree(value_session, survivor.id)
+    books = assert_books_agree(session, survivor.id)
     assert (books.balance, books.debt) == (50, 0)
     assert books.kinds()[-2:] == ["earn", "reverse"]
     assert books.entries[-1].delta == -100
-    assert value_session.get(PointsAccount, loser.id).balance == 0  # type: ignore[union-attr]
-    assert count_rows(value_session, PointsLot, PointsLot.member_id == loser.id) == 1
+    assert session.get(PointsAccount, loser.id).balance == 0  # type: ignore[union-attr]
+    assert count_rows(session, PointsLot, PointsLot.member_id == loser.id) == 1
 
 
 def test_a_merge_settles_a_moved_debt_from_the_survivors_points_at_once(
     uow: UnitOfWork,
-    value_session: Session,
+    session: Session,
     frozen: Any,
     place_order: Callable[..., orders.OrderOutcome],
 ) -> None:
-    set_points_rules(value_session)
+    set_points_rules(session)
     loser, survivor = MemberFactory(), MemberFactory()
     place_order(("card_no", loser.card_no), 10_000, external_id="L-1")  # 100 points
     _till(uow, loser.card_no, 100, "T-L")
@@ -602,7 +596,7 @@ def test_a_merge_settles_a_moved_debt_from_the_survivors_points_at_once(
     )
 
     assert (record.moved["points_debt"], record.moved["points_debt_settled"]) == (100, 100)
-    books = assert_books_agree(value_session, survivor.id)
+    books = assert_books_agree(session, survivor.id)
     assert (books.balance, books.debt) == (200, 0)
     assert books.entries[-1].kind == "reverse"
     assert books.entries[-1].delta == -100
@@ -610,11 +604,11 @@ def test_a_merge_settles_a_moved_debt_from_the_survivors_points_at_once(
 
 def test_a_till_retry_after_the_member_was_merged_answers_the_first_spend(
     uow: UnitOfWork,
-    value_session: Session,
+    session: Session,
     frozen: Any,
     place_order: Callable[..., orders.OrderOutcome],
 ) -> None:
-    set_points_rules(value_session)
+    set_points_rules(session)
     loser, survivor = MemberFactory(), MemberFactory()
     place_order(("card_no", loser.card_no), 10_000, external_id="L-1")
     first = _till(uow, loser.card_no, 40, "T-1")
@@ -631,13 +625,13 @@ def test_a_till_retry_after_the_member_was_merged_answers_the_first_spend(
     retry = _till(uow, loser.card_no, 40, "T-1")  # the old card resolves to the survivor
 
     assert retry.balance == first.balance == 60
-    books = assert_books_agree(value_session, survivor.id)
+    books = assert_books_agree(session, survivor.id)
     assert books.balance == 60
     assert [e.kind for e in books.entries].count("spend") == 0  # the spend stayed the loser's
 
 
 def test_points_never_land_on_a_member_merged_meanwhile(
-    uow: UnitOfWork, value_session: Session, frozen: Any
+    uow: UnitOfWork, session: Session, frozen: Any
 ) -> None:
     """A use case that read the loser before a merge committed must start again: locking the
     loser's account after the merge refuses, and the retry resolves the survivor."""

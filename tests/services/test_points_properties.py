@@ -43,16 +43,12 @@ from app.points import rules
 from app.points import services as points_services
 from app.points.models import PointsAccount, PointsEntry, PointsLot
 from app.uow import UnitOfWork
-from tests.factories import MemberFactory
-from tests.factories_value import (
-    SENDER,
-    VALUE_FACTORIES,
-    add_senders,
-    books_of,
-    item,
-    set_points_rules,
-)
-from tests.settings import SECRET_KEY
+from tests.factories import MemberFactory, bound_to
+from tests.factories.orders import item
+from tests.factories.partners import SENDER, add_senders
+from tests.factories.settings import set_points_rules
+from tests.support.books import books_of
+from tests.support.settings import SECRET_KEY
 
 T0 = datetime(2025, 3, 1, 2, 0, tzinfo=UTC)
 OPERATOR = Actor(type="admin", name="prop", id=1)
@@ -103,20 +99,13 @@ class PointsMachine(RuleBasedStateMachine):
         self.traveller = time_machine.travel(T0, tick=False)
         self.coordinates = self.traveller.start()
         self.uow = UnitOfWork(self.session_factory)
-        with self.session_factory() as session:
-            bound = (MemberFactory, *VALUE_FACTORIES)
-            for factory_class in bound:
-                factory_class._meta.sqlalchemy_session = session
-            try:
-                people = MemberFactory.create_batch(3)
-                self.member_ids = [person.id for person in people]
-                self.card_nos = [person.card_no for person in people]
-                set_points_rules(session, **RULES)
-                add_senders(session)
-                session.commit()
-            finally:
-                for factory_class in bound:
-                    factory_class._meta.sqlalchemy_session = None
+        with self.session_factory() as session, bound_to(session):
+            people = MemberFactory.create_batch(3)
+            self.member_ids = [person.id for person in people]
+            self.card_nos = [person.card_no for person in people]
+            set_points_rules(session, **RULES)
+            add_senders(session)
+            session.commit()
         # each member's standing after the last step: the invariant refreshes it every step
         self.known = {who: Standing(0, 0, 0) for who in range(3)}
         self.orders: dict[str, OrderState] = {}

@@ -17,8 +17,8 @@ from app.onboarding import services as onboarding
 from app.readside import members as member_views
 from app.uow import UnitOfWork
 from tests.factories import MemberFactory
-from tests.services.conftest import reload
-from tests.settings import SECRET_KEY
+from tests.support.rows import reload
+from tests.support.settings import SECRET_KEY
 
 Login = Callable[..., onboarding.LoginResult]
 Bind = Callable[[int, str], Member]

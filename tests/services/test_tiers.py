@@ -25,16 +25,11 @@ from app.tiers import services as tiers
 from app.tiers.models import MemberTier, Tier, TierChange
 from app.uow import UnitOfWork
 from tests.factories import MemberFactory
-from tests.factories_value import (
-    SENDER,
-    TierFactory,
-    assert_books_agree,
-    count_rows,
-    make_ladder,
-    set_points_rules,
-    set_tier_policy,
-    tier_code_of,
-)
+from tests.factories.partners import SENDER
+from tests.factories.settings import set_points_rules, set_tier_policy
+from tests.factories.tiers import TierFactory, make_ladder
+from tests.support.books import assert_books_agree, tier_code_of
+from tests.support.rows import count_rows
 
 T0 = datetime(2025, 6, 1, 4, 0, tzinfo=UTC)
 OPERATOR = Actor(type="admin", name="ops-wang", id=3)
@@ -48,18 +43,18 @@ def frozen() -> Any:
 
 
 @pytest.fixture
-def ladder(value_session: Session, frozen: Any) -> Session:
+def ladder(session: Session, senders: None, frozen: Any) -> Session:
     """basic 0 (x1), gold 1000 yuan (x1.5), diamond 5000 yuan (x2); a year's spend,
     retained for 30 days."""
-    set_points_rules(value_session)
-    make_ladder(value_session)
+    set_points_rules(session)
+    make_ladder()
     set_tier_policy(
-        value_session,
+        session,
         metric="spend_cents",
         window={"kind": "rolling_days", "days": 365},
         retention_days=30,
     )
-    return value_session
+    return session
 
 
 def changes_of(session: Session, member_id: int) -> list[TierChange]:
@@ -240,13 +235,13 @@ def test_a_calendar_year_window_starts_at_midnight_in_shanghai(
 
 
 def test_the_points_earned_metric_counts_earned_points_not_spend(
-    uow: UnitOfWork, place_order: PlaceOrder, value_session: Session, frozen: Any
+    uow: UnitOfWork, place_order: PlaceOrder, session: Session, frozen: Any
 ) -> None:
-    set_points_rules(value_session)
+    set_points_rules(session)
     TierFactory(code="basic", rank=1, threshold=0)
     TierFactory(code="gold", rank=2, threshold=2_000)
     set_tier_policy(
-        value_session,
+        session,
         metric="points_earned",
         window={"kind": "rolling_days", "days": 365},
         retention_days=0,
@@ -259,12 +254,12 @@ def test_the_points_earned_metric_counts_earned_points_not_spend(
         uow=uow, actor=OPERATOR, member_id=member.id, delta=5_000, reason="not earned"
     )
     tiers.assess_tiers(uow=uow)
-    assert tier_code_of(value_session, member.id) is None  # still the base tier, no row
+    assert tier_code_of(session, member.id) is None  # still the base tier, no row
 
     crossing = place_order(("card_no", member.card_no), 50_000)  # 500 more: 2000 earned
 
     assert crossing.tier is not None and crossing.tier["code"] == "gold"
-    assert changes_of(value_session, member.id)[-1].metric_value == 2_000
+    assert changes_of(session, member.id)[-1].metric_value == 2_000
 
 
 def test_assessment_catches_up_upgrades_after_thresholds_are_lowered(
@@ -373,13 +368,13 @@ def test_an_unknown_tier_code_in_the_thresholds_is_refused(
 
 
 def test_points_earned_metric_does_not_count_refunded_points(
-    uow: UnitOfWork, value_session: Session, frozen: Any, place_order: Any
+    uow: UnitOfWork, session: Session, frozen: Any, place_order: Any
 ) -> None:
     from app import clock
     from app.tiers.operations import metric_value, tier_policy
 
-    set_points_rules(value_session)
-    set_tier_policy(value_session, metric="points_earned")
+    set_points_rules(session)
+    set_tier_policy(session, metric="points_earned")
     member = MemberFactory()
     place_order(("card_no", member.card_no), 50_000, external_id="PE-1")  # 500 points
     orders.record_refund(
@@ -391,6 +386,6 @@ def test_points_earned_metric_does_not_count_refunded_points(
         amount_cents=20_000,
     )
 
-    value = metric_value(value_session, member.id, tier_policy(value_session), clock.now())
+    value = metric_value(session, member.id, tier_policy(session), clock.now())
 
     assert value == 300

@@ -22,13 +22,14 @@ from app.tiers import rules as tier_rules
 from app.tiers import services as tier_services
 from app.uow import UnitOfWork
 from tests.factories import MemberFactory
-from tests.factories_value import count_rows, set_points_rules, set_tier_policy
+from tests.factories.settings import set_points_rules, set_tier_policy
+from tests.support.rows import count_rows
 
 
 def test_a_stored_points_rules_document_that_is_not_valid_stops_the_use_case(
-    uow: UnitOfWork, value_session: Session
+    uow: UnitOfWork, session: Session
 ) -> None:
-    set_points_rules(value_session, checkin={"base": "5", "streak_bonus": {}})
+    set_points_rules(session, checkin={"base": "5", "streak_bonus": {}})
     member = MemberFactory()
 
     with pytest.raises(InvalidSettingsDocument, match=r"'points_rules' is not valid.*base"):
@@ -36,35 +37,35 @@ def test_a_stored_points_rules_document_that_is_not_valid_stops_the_use_case(
     with pytest.raises(InvalidSettingsDocument, match="points_rules"):
         points_services.get_points_rules(uow=uow)
 
-    assert count_rows(value_session, Checkin) == 0
+    assert count_rows(session, Checkin) == 0
 
 
 def test_a_stored_tier_policy_that_is_not_valid_is_refused(
-    uow: UnitOfWork, value_session: Session
+    uow: UnitOfWork, session: Session
 ) -> None:
-    set_tier_policy(value_session, window={"kind": "rolling_days"})
+    set_tier_policy(session, window={"kind": "rolling_days"})
 
     with pytest.raises(InvalidSettingsDocument, match=r"'tier_policy' is not valid.*window"):
         tier_services.get_policy(uow=uow)
 
 
 def test_the_rules_are_parsed_once_per_use_case_and_again_after_a_replace(
-    value_session: Session,
+    session: Session,
 ) -> None:
-    set_points_rules(value_session, signup_bonus=10)
+    set_points_rules(session, signup_bonus=10)
 
-    first = points.points_rules(value_session)
+    first = points.points_rules(session)
     assert first.signup_bonus == 10
-    assert points.points_rules(value_session) is first
+    assert points.points_rules(session) is first
 
     changed = points_rules.DEFAULT_RULES | {"signup_bonus": 7}
-    replace_document(value_session, points.RULES_KEY, changed)
+    replace_document(session, points.RULES_KEY, changed)
 
-    assert points.points_rules(value_session).signup_bonus == 7
+    assert points.points_rules(session).signup_bonus == 7
 
 
 def test_what_is_put_is_stored_and_answered_as_the_document(
-    uow: UnitOfWork, value_session: Session
+    uow: UnitOfWork, session: Session
 ) -> None:
     document = {
         "points_per_yuan": 3,
@@ -81,18 +82,18 @@ def test_what_is_put_is_stored_and_answered_as_the_document(
 
     assert json.dumps(answered) == json.dumps(document)
     assert json.dumps(points_services.get_points_rules(uow=uow)) == json.dumps(document)
-    value_session.expire_all()
-    stored = value_session.get(SettingsDocument, points.RULES_KEY)
+    session.expire_all()
+    stored = session.get(SettingsDocument, points.RULES_KEY)
     assert stored is not None
     assert json.dumps(stored.value) == json.dumps(document)
 
 
-def test_the_tier_policy_put_is_read_back_typed(uow: UnitOfWork, value_session: Session) -> None:
+def test_the_tier_policy_put_is_read_back_typed(uow: UnitOfWork, session: Session) -> None:
     document = {"metric": "points_earned", "window": {"kind": "calendar_year"}, "retention_days": 0}
 
     tier_services.put_policy(uow=uow, actor=SYSTEM, policy=tier_rules.parse_tier_policy(document))
 
-    assert tier_ops.tier_policy(value_session) == tier_rules.TierPolicy(
+    assert tier_ops.tier_policy(session) == tier_rules.TierPolicy(
         metric=tier_rules.Metric.POINTS_EARNED,
         window=tier_rules.Window(tier_rules.WindowKind.CALENDAR_YEAR),
         retention_days=0,

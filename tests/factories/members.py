@@ -1,22 +1,15 @@
-"""factory_boy factories; the ``session`` fixture binds them to the test's session."""
+"""Members and their WeChat identities."""
 
 from __future__ import annotations
 
 import factory
-from factory.alchemy import SQLAlchemyModelFactory
 
-from app.admins.models import AdminUser
 from app.members import rules
 from app.members.models import PROVIDER_MINIPROGRAM, Member, MemberIdentity
+from tests.factories.base import BaseFactory
 
 
-class _Base(SQLAlchemyModelFactory):
-    class Meta:
-        abstract = True
-        sqlalchemy_session_persistence = "flush"
-
-
-class MemberFactory(_Base):
+class MemberFactory(BaseFactory):
     class Meta:
         model = Member
 
@@ -28,7 +21,7 @@ class MemberFactory(_Base):
     status = "active"
 
 
-class IdentityFactory(_Base):
+class IdentityFactory(BaseFactory):
     class Meta:
         model = MemberIdentity
 
@@ -37,15 +30,3 @@ class IdentityFactory(_Base):
     provider = PROVIDER_MINIPROGRAM
     app_id = "wx-test-mp"
     external_id = factory.Sequence(lambda n: f"o-openid-{n:06d}")
-
-
-class AdminFactory(_Base):
-    class Meta:
-        model = AdminUser
-
-    username = factory.Sequence(lambda n: f"admin{n}")
-    password_hash = "not-a-usable-hash"
-    role = "admin"
-
-
-ALL_FACTORIES = (MemberFactory, IdentityFactory, AdminFactory)

@@ -1,4 +1,4 @@
-"""Small helpers the API tests share: logging in through the simulator, signing open-API calls."""
+"""Signed open-API calls, as a store system makes them."""
 
 from __future__ import annotations
 
@@ -12,38 +12,6 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from app.partners import rules as signing
-from wechat_hooks.simulator import SimulatorServer
-
-
-def login_code(sim: SimulatorServer, openid: str, unionid: str | None = None) -> str:
-    import requests
-
-    body: dict[str, Any] = {"openid": openid}
-    if unionid:
-        body["unionid"] = unionid
-    answer = requests.post(sim.base_url + "sim/mp/codes", json=body, timeout=5)
-    answer.raise_for_status()
-    return str(answer.json()["code"])
-
-
-def phone_code(sim: SimulatorServer, phone: str) -> str:
-    import requests
-
-    answer = requests.post(sim.base_url + "sim/mp/phone-codes", json={"phone": phone}, timeout=5)
-    answer.raise_for_status()
-    return str(answer.json()["code"])
-
-
-def log_in(
-    client: FlaskClient, sim: SimulatorServer, openid: str, unionid: str | None = None
-) -> dict[str, Any]:
-    response = client.post("/mp/v1/auth/login", json={"code": login_code(sim, openid, unionid)})
-    assert response.status_code == 200, response.get_data(as_text=True)
-    return dict(response.get_json())
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 @dataclass(frozen=True)
