@@ -15,6 +15,7 @@ from app.web.deps import container
 from app.web.endpoint import endpoint
 from app.web.pagination import MAX_ID, page_of, page_request
 from app.web.schemas import (
+    ADJUSTMENT_EXAMPLE,
     MEMBER_EXAMPLE,
     AdminLedgerEntrySchema,
     LocalDateTime,
@@ -159,18 +160,7 @@ def list_members(query: dict[str, Any]) -> dict[str, Any]:
             "debt": 0,
             "expiring": [{"points": 224, "expires_at": "2028-01-01T00:00:00+08:00"}],
         },
-        "ledger": [
-            {
-                "id": 5,
-                "delta": 100,
-                "kind": "adjust",
-                "reason_code": "adjustment",
-                "reason": "积分调整",
-                "balance_after": 224,
-                "created_at": "2026-12-02T22:57:55+08:00",
-                "note": "Goodwill for a late delivery",
-            }
-        ],
+        "ledger": [ADJUSTMENT_EXAMPLE],
         "tier": {"code": "silver", "name": "银卡", "benefits": {"points_multiplier_pct": 100}},
         "tier_history": [
             {

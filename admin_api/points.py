@@ -11,7 +11,13 @@ from app.web.auth import admin_required, current_actor
 from app.web.deps import container
 from app.web.endpoint import endpoint
 from app.web.pagination import MAX_ID
-from app.web.schemas import AdminLedgerEntrySchema, CleanString, StrictInt, about
+from app.web.schemas import (
+    ADJUSTMENT_EXAMPLE,
+    AdminLedgerEntrySchema,
+    CleanString,
+    StrictInt,
+    about,
+)
 
 WRITERS = (Role.ADMIN, Role.OPERATOR)
 READERS = (Role.ADMIN, Role.OPERATOR, Role.ANALYST)
@@ -104,16 +110,7 @@ def put_rules(body: rules.PointsRules) -> Any:
     "ledger entry of kind `adjust` whose note is the reason (the member sees 积分调整). "
     "Taking more than the balance is 409 `insufficient_points`; unknown member 404.",
     example={"delta": 100, "reason": "Goodwill for a late delivery"},
-    response_example={
-        "id": 5,
-        "delta": 100,
-        "kind": "adjust",
-        "reason_code": "adjustment",
-        "reason": "积分调整",
-        "balance_after": 224,
-        "created_at": "2026-12-02T22:57:55+08:00",
-        "note": "Goodwill for a late delivery",
-    },
+    response_example=ADJUSTMENT_EXAMPLE,
 )
 def adjust(member_id: int, body: dict[str, Any]) -> Any:
     return services.adjust_points(

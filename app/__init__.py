@@ -63,18 +63,11 @@ def _build_container(config: Config, overrides: dict[str, Any]) -> Container:
 def _messenger(config: Config, redis: Any) -> Any:
     from app.messaging.adapters import NullMessenger
     from app.messaging.ports import NoticeKind
-    from wechat_hooks.clients import make_wechat_client
     from wechat_hooks.messenger import WeChatMessenger
 
     if config.messenger == "null":
         return NullMessenger()
-    client = make_wechat_client(
-        config.wechat_mp_appid,
-        config.wechat_mp_secret,
-        api_base=config.wechat_api_base,
-        redis=redis,
-        key_prefix="wechat:mp",
-    )
+    client = _mp_client(config, redis)
     templates = {NoticeKind.POINTS_EXPIRING: config.wechat_template_points_expiring}
     return WeChatMessenger(client, templates)
 
@@ -87,18 +80,23 @@ def _outbox_handlers(config: Config, messenger: Any) -> tuple[Any, ...]:
     return (TIMELINE_HANDLER, expiry_reminder_handler(messenger, mp_appid=config.wechat_mp_appid))
 
 
-def _miniprogram_adapter(config: Config, redis: Any) -> Any:
+def _mp_client(config: Config, redis: Any) -> Any:
+    """The mini-program's WeChat client; its access token is shared through Redis."""
     from wechat_hooks.clients import make_wechat_client
-    from wechat_hooks.miniprogram import WeChatMiniProgramAuth
 
-    client = make_wechat_client(
+    return make_wechat_client(
         config.wechat_mp_appid,
         config.wechat_mp_secret,
         api_base=config.wechat_api_base,
         redis=redis,
         key_prefix="wechat:mp",
     )
-    return WeChatMiniProgramAuth(client)
+
+
+def _miniprogram_adapter(config: Config, redis: Any) -> Any:
+    from wechat_hooks.miniprogram import WeChatMiniProgramAuth
+
+    return WeChatMiniProgramAuth(_mp_client(config, redis))
 
 
 def _register_web(app: Flask, config: Config) -> None:

@@ -13,6 +13,7 @@ from app.settings.documents import StrictInt, about
 
 # StrictInt and about are defined with the settings documents, which use them too.
 __all__ = [
+    "ADJUSTMENT_EXAMPLE",
     "MEMBER_EXAMPLE",
     "AdminLedgerEntrySchema",
     "CleanString",
@@ -100,6 +101,19 @@ class AdminLedgerEntrySchema(LedgerEntrySchema):
         allow_none=True,
         metadata=about("Operator-facing note: an adjustment's stated reason, the order's id ..."),
     )
+
+
+# An operator's adjustment as AdminLedgerEntrySchema answers it, for the examples.
+ADJUSTMENT_EXAMPLE = {
+    "id": 5,
+    "delta": 100,
+    "kind": "adjust",
+    "reason_code": "adjustment",
+    "reason": "积分调整",
+    "balance_after": 224,
+    "created_at": "2026-12-02T22:57:55+08:00",
+    "note": "Goodwill for a late delivery",
+}
 
 
 class TierSchema(Schema):

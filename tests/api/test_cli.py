@@ -23,6 +23,7 @@ from app.partners import nonces
 from jobs.runner import LOCK_PREFIX
 from tests.support.config import make_config
 from tests.support.http import ADMIN_PASSWORD
+from tests.support.processes import free_port
 from tests.support.signing import PartnerKeys, open_get
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -65,12 +66,6 @@ def lacking_help(root: click.Command) -> list[str]:
             if isinstance(param, click.Option) and not param.help
         ]
     return missing
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

@@ -10,13 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.processes import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _run_local(tmp_path: Path, **ports: int | str) -> subprocess.CompletedProcess[str]:
@@ -43,7 +39,7 @@ def test_a_busy_port_stops_the_start_with_one_line_naming_it(
         busy = int(listener.getsockname()[1])
         other = "HUIYUAN_SIM_PORT" if busy_name == "HUIYUAN_PORT" else "HUIYUAN_PORT"
         started = time.monotonic()
-        result = _run_local(tmp_path, **{busy_name: busy, other: _free_port()})
+        result = _run_local(tmp_path, **{busy_name: busy, other: free_port()})
         elapsed = time.monotonic() - started
     assert result.returncode == 1
     assert elapsed < 10
@@ -56,7 +52,7 @@ def test_a_busy_port_stops_the_start_with_one_line_naming_it(
 
 
 def test_the_two_ports_must_differ(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     result = _run_local(tmp_path, HUIYUAN_PORT=port, HUIYUAN_SIM_PORT=port)
     assert result.returncode == 1
     assert f"HUIYUAN_SIM_PORT={port} is taken by another of the stack's ports" in result.stderr
@@ -64,7 +60,7 @@ def test_the_two_ports_must_differ(tmp_path: Path) -> None:
 
 
 def test_a_port_must_be_a_number(tmp_path: Path) -> None:
-    result = _run_local(tmp_path, HUIYUAN_PORT="80a", HUIYUAN_SIM_PORT=_free_port())
+    result = _run_local(tmp_path, HUIYUAN_PORT="80a", HUIYUAN_SIM_PORT=free_port())
     assert result.returncode == 1
     assert "HUIYUAN_PORT='80a' is not a port number" in result.stderr
     assert not (tmp_path / "huiyuan.db").exists()

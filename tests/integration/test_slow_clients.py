@@ -4,11 +4,7 @@ trickle bodies they never finish, health checks and real API calls keep answerin
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,34 +16,15 @@ import requests
 from sqlalchemy import Engine
 
 from tests.support import settings
+from tests.support.processes import running_gunicorn
 from tests.support.rows import remove_rows_since, snapshot_rows
 from tests.support.wechat import MP_APPID, MP_SECRET, login_code
 from wechat_hooks.simulator import SimulatorServer
 
 pytestmark = pytest.mark.mariadb
 
-ROOT = Path(__file__).resolve().parents[2]
 SLOW_CLIENTS = 300
 FAST_ENOUGH_SECONDS = 2.0
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait_until_up(url: str, process: subprocess.Popen[bytes], seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "gunicorn exited"
-        try:
-            if requests.get(url, timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} did not come up")
 
 
 @pytest.fixture
@@ -55,43 +32,22 @@ def server(
     sim: SimulatorServer, engine: Engine, redis: Any, tmp_path: Path
 ) -> Iterator[tuple[str, int]]:
     """``gunicorn wsgi:app`` from the project root: it reads gunicorn.conf.py by itself."""
-    port = _free_port()
-    env = dict(os.environ)
-    env.update(
-        HUIYUAN_ENV="test",
-        DATABASE_URL=settings.DATABASE_URL,
-        REDIS_URL=settings.REDIS_URL or "",
-        SECRET_KEY=settings.SECRET_KEY,
-        WECHAT_MP_APPID=MP_APPID,
-        WECHAT_MP_SECRET=MP_SECRET,
-        WECHAT_API_BASE=sim.base_url,
-        LOG_FORMAT="text",
-        GUNICORN_BIND=f"127.0.0.1:{port}",
-        WEB_CONCURRENCY="2",
-    )
+    env = {
+        "HUIYUAN_ENV": "test",
+        "DATABASE_URL": settings.DATABASE_URL,
+        "REDIS_URL": settings.REDIS_URL or "",
+        "SECRET_KEY": settings.SECRET_KEY,
+        "WECHAT_MP_APPID": MP_APPID,
+        "WECHAT_MP_SECRET": MP_SECRET,
+        "WECHAT_API_BASE": sim.base_url,
+        "LOG_FORMAT": "text",
+        "WEB_CONCURRENCY": "2",
+    }
     snapshot = snapshot_rows(engine)
-    log = (tmp_path / "gunicorn.log").open("wb")
-    gunicorn = Path(sys.executable).parent / "gunicorn"
-    process = subprocess.Popen(
-        [str(gunicorn), "wsgi:app"],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=log,
-        stderr=log,
-    )
     try:
-        _wait_until_up(f"http://127.0.0.1:{port}/healthz", process)
-        yield "127.0.0.1", port
+        with running_gunicorn(env, tmp_path / "gunicorn.log", grace_seconds=40) as port:
+            yield "127.0.0.1", port
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-        log.close()
         remove_rows_since(engine, snapshot)
 
 

@@ -23,6 +23,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support.processes import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.walkthrough
 
@@ -40,12 +42,6 @@ def _walkthrough_script() -> str:
     match = re.search(r"```bash\n(.*?)```", section, re.S)
     assert match, "the walkthrough has a bash block"
     return match.group(1)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _assert_free(port: int) -> None:
@@ -92,7 +88,7 @@ def _assert_answered_by_this_run(stack: Stack, log: Path) -> None:
 @pytest.fixture(scope="module")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("stack")
-    api_port, sim_port = _free_port(), _free_port()
+    api_port, sim_port = free_port(), free_port()
     for port in (api_port, sim_port):
         _assert_free(port)
     env = _stack_env(tmp, api_port, sim_port)

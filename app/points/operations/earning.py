@@ -12,7 +12,12 @@ from app.errors import ValidationFailed
 from app.points import rules
 from app.points.locks import lock_account
 from app.points.models import PointsEntry, PointsLot
-from app.points.operations.ledger import entry_by_key, points_rules, write_entry
+from app.points.operations.ledger import (
+    entry_by_key,
+    points_rules,
+    write_debt_settlement,
+    write_entry,
+)
 from app.points.operations.lots import expire_overdue
 
 
@@ -69,18 +74,7 @@ def earn(
     settled = min(account.debt, points)
     if settled:
         lot.remaining -= settled
-        account.debt -= settled
-        entries.append(
-            write_entry(
-                session,
-                account,
-                delta=-settled,
-                kind="reverse",
-                reason_code="debt_settlement",
-                note="settles points owed by an earlier refund",
-                order_id=order_id,
-            )
-        )
+        entries.append(write_debt_settlement(session, account, settled, order_id=order_id))
     return EarnResult(entries, points - settled, settled)
 
 

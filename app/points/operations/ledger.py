@@ -50,3 +50,20 @@ def write_entry(
     session.add(entry)
     session.flush()
     return entry
+
+
+def write_debt_settlement(
+    session: Session, account: PointsAccount, settled: int, *, order_id: int | None = None
+) -> PointsEntry:
+    """Pay ``settled`` points of the (locked) account's debt out of its balance, as one
+    entry; the caller has already taken them from the account's lots."""
+    account.debt -= settled
+    return write_entry(
+        session,
+        account,
+        delta=-settled,
+        kind="reverse",
+        reason_code="debt_settlement",
+        note="settles points owed by an earlier refund",
+        order_id=order_id,
+    )

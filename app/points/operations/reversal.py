@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from app import clock
 from app.points.locks import lock_account
 from app.points.models import PointsAccount, PointsEntry
-from app.points.operations.ledger import write_entry
+from app.points.operations.ledger import write_debt_settlement, write_entry
 from app.points.operations.lots import consume, expired_of_order, live_lots
 
 
@@ -73,13 +73,5 @@ def settle_debt(session: Session, account: PointsAccount) -> int:
         return 0
     if consume(session, lots, settled):
         raise AssertionError("open lots disagree with the balance")
-    account.debt -= settled
-    write_entry(
-        session,
-        account,
-        delta=-settled,
-        kind="reverse",
-        reason_code="debt_settlement",
-        note="settles points owed by an earlier refund",
-    )
+    write_debt_settlement(session, account, settled)
     return settled
