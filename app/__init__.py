@@ -14,11 +14,12 @@ from typing import Any
 from flask import Flask
 
 from app import clock
+from app.caching import ConfigCache
 from app.config import Config
 from app.container import Container, make_redis
 from app.db import Timeouts, make_engine, make_session_factory
 from app.web.jsonbody import MAX_BODY_BYTES
-from app.wiring import wire_domain
+from app.wiring import CONFIG_MODELS, wire_domain
 
 
 def create_app(config: Config | None = None, **overrides: Any) -> Flask:
@@ -52,7 +53,8 @@ def _build_container(config: Config, overrides: dict[str, Any]) -> Container:
     return Container(
         config=config,
         engine=engine,
-        session_factory=overrides.get("session_factory") or make_session_factory(engine),
+        session_factory=overrides.get("session_factory")
+        or ConfigCache(redis, CONFIG_MODELS).install(make_session_factory(engine)),
         redis=redis,
         mp_auth=overrides.get("mp_auth") or _miniprogram_adapter(config, redis),
         messenger=messenger,

@@ -20,9 +20,15 @@ from app.orders.operations import (
     spend_by_member_between,
 )
 from app.points.operations import move_points
+from app.settings.models import SettingsDocument
 from app.tiers.metrics import METRICS
+from app.tiers.models import Tier
 from app.tiers.operations import move_tier
 from app.timeline.operations import move_timeline
+
+# The rows each process keeps between requests (app.caching.ConfigCache): a flush that
+# writes one of these announces the change to every process.
+CONFIG_MODELS: tuple[type, ...] = (SettingsDocument, Tier)
 
 
 def wire_domain() -> None:

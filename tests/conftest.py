@@ -18,12 +18,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app import create_app
 from app.admins.operations import CLI
+from app.caching import ConfigCache
 from app.config import Config
 from app.db import make_engine
 from app.migrate import upgrade_database
 from app.partners.services import create_partner, forget_cached_partners
 from app.uow import UnitOfWork
-from app.wiring import wire_domain
+from app.wiring import CONFIG_MODELS, wire_domain
 from tests.factories import bound_to
 from tests.support import settings
 from tests.support.config import make_config
@@ -158,7 +159,10 @@ def config(sim: SimulatorServer, database_url: str) -> Config:
 def app(
     config: Config, engine: Engine, session_factory: sessionmaker[Session], redis: Any
 ) -> Flask:
-    return create_app(config, engine=engine, session_factory=session_factory, redis=redis)
+    """The app on the test's rolled-back transaction, keeping settings and tiers between
+    requests as a worker does (app.caching)."""
+    cached_factory = ConfigCache(redis, CONFIG_MODELS).install(session_factory)
+    return create_app(config, engine=engine, session_factory=cached_factory, redis=redis)
 
 
 @pytest.fixture

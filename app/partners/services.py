@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import threading
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,13 +11,12 @@ from typing import Any
 from sqlalchemy import select
 
 from app.admins.operations import Actor, record_change
+from app.caching import CACHE_SECONDS, EPOCH_CHECK_SECONDS, EpochCache, announce
 from app.errors import NotFound, ValidationFailed
 from app.partners import locks, rules
 from app.partners.models import Partner
 from app.uow import UnitOfWork
 
-CACHE_SECONDS = 30.0
-EPOCH_CHECK_SECONDS = 1.0
 EPOCH_KEY = "partners:epoch"
 
 
@@ -88,67 +85,20 @@ class PartnerPrincipal:
         return rules.may_use_channel(self.channels, channel)
 
 
-class PartnerCache:
+class PartnerCache(EpochCache):
     """Decrypted partner principals, per process (per app), invalidated across processes.
 
     A signed request needs the decrypted secret, and reading and decrypting it for every
-    till request is most of a cheap request's cost, so principals are cached. Every change
-    to a partner (disable, rotate, re-encrypt) increments the Redis counter ``EPOCH_KEY``
-    once committed; each cache reads that counter at most every ``EPOCH_CHECK_SECONDS``
-    and drops everything when it moved. So a disabled partner or a rotated secret is
-    refused on every worker within EPOCH_CHECK_SECONDS (1 s) of the change, at the cost of
-    one Redis GET per second per worker. ``ttl`` (30 s) is the backstop should the counter
-    not be incremented (Redis unreachable at the moment of the change).
+    till request is most of a cheap request's cost, so principals are cached (app.caching).
+    Every change to a partner (disable, rotate, re-encrypt) moves ``EPOCH_KEY`` once
+    committed: a disabled partner or a rotated secret is refused on every worker within
+    EPOCH_CHECK_SECONDS (1 s) of the change; ``ttl`` (30 s) is the backstop.
     """
 
     def __init__(
         self, ttl: float = CACHE_SECONDS, epoch_check_seconds: float = EPOCH_CHECK_SECONDS
     ) -> None:
-        self.ttl = ttl
-        self.epoch_check_seconds = epoch_check_seconds
-        self._entries: dict[tuple[str, str], tuple[float, str | None, PartnerPrincipal]] = {}
-        self._epoch: str | None = None
-        self._epoch_read_at: float | None = None
-        self._lock = threading.Lock()
-
-    def current_epoch(self, redis: Any | None, now: float) -> str | None:
-        """The epoch as last read, read again when older than epoch_check_seconds."""
-        with self._lock:
-            fresh = (
-                self._epoch_read_at is not None
-                and now - self._epoch_read_at < self.epoch_check_seconds
-            )
-            if redis is None or fresh:
-                return self._epoch
-        epoch = redis.get(EPOCH_KEY)
-        epoch = None if epoch is None else str(epoch)
-        with self._lock:
-            if epoch != self._epoch:
-                self._entries.clear()
-            self._epoch, self._epoch_read_at = epoch, now
-        return epoch
-
-    def get(self, key: tuple[str, str], epoch: str | None, now: float) -> PartnerPrincipal | None:
-        with self._lock:
-            cached = self._entries.get(key)
-        # An entry loaded under an older epoch may predate the change: never serve it.
-        if cached is None or cached[0] <= now or cached[1] != epoch:
-            return None
-        return cached[2]
-
-    def put(
-        self, key: tuple[str, str], epoch: str | None, now: float, value: PartnerPrincipal | None
-    ) -> None:
-        with self._lock:
-            if value is None:
-                self._entries.pop(key, None)
-            else:
-                self._entries[key] = (now + self.ttl, epoch, value)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-            self._epoch, self._epoch_read_at = None, None
+        super().__init__(EPOCH_KEY, ttl=ttl, epoch_check_seconds=epoch_check_seconds)
 
 
 _default_cache = PartnerCache()
@@ -166,14 +116,10 @@ def find_partner(
     """The active partner with this app key and its secret, decrypted under the key ring.
     With ``redis``, changes made by any process are seen within EPOCH_CHECK_SECONDS."""
     cache = _default_cache if cache is None else cache
-    now = time.monotonic()
-    epoch = cache.current_epoch(redis, now)
     entry = (app_key, secret_key)  # another SECRET_KEY (another app in tests) decrypts anew
-    cached = cache.get(entry, epoch, now)
-    if cached is not None:
-        return cached
-    principal = _load_partner(uow, app_key, secret_key, fallback_keys)
-    cache.put(entry, epoch, now, principal)
+    principal: PartnerPrincipal | None = cache.fetch(
+        redis, entry, lambda: _load_partner(uow, app_key, secret_key, fallback_keys)
+    )
     return principal
 
 
@@ -206,7 +152,7 @@ def _load_partner(
 
 def announce_partner_change(redis: Any) -> None:
     """Tell every process's PartnerCache that partners changed (see PartnerCache)."""
-    redis.incr(EPOCH_KEY)
+    announce(redis, EPOCH_KEY)
 
 
 @dataclass(frozen=True)

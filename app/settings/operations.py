@@ -9,6 +9,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy.orm import Session
 
 from app.admins.operations import Actor, record_change
+from app.caching import cached
 from app.settings.models import SettingsDocument
 
 T = TypeVar("T")
@@ -31,10 +32,14 @@ def read_document(session: Session, key: str, default: dict[str, Any]) -> dict[s
 def read_typed(
     session: Session, key: str, default: dict[str, Any], parse: Callable[[dict[str, Any]], T]
 ) -> T:
-    """The document as its context's frozen dataclass, parsed once per use case."""
+    """The document as its context's frozen dataclass, parsed once per use case and kept
+    by the process between use cases (app.caching: a change reaches every worker within
+    a second)."""
     typed: dict[str, Any] = session.info.setdefault("settings_typed", {})
     if key not in typed:
-        typed[key] = parse(read_document(session, key, default))
+        typed[key] = cached(
+            session, ("settings", key), lambda: parse(read_document(session, key, default))
+        )
     return cast(T, typed[key])
 
 

@@ -3,7 +3,7 @@ the multiplier it brings, what the card shows, and the merge step."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import clock
+from app.caching import cached
 from app.outbox.events import Event, Topic
 from app.outbox.operations import emit
 from app.settings.operations import read_typed
@@ -27,15 +28,18 @@ def tier_policy(session: Session) -> rules.TierPolicy:
 
 
 def load_tiers(session: Session) -> list[rules.TierRef]:
-    """The ladder, read once per use case (session)."""
-    cached: list[rules.TierRef] | None = session.info.get("tiers")
-    if cached is None:
-        rows = session.scalars(select(Tier).order_by(Tier.rank))
-        cached = [
-            rules.TierRef(t.code, t.name, t.rank, t.threshold, dict(t.benefits)) for t in rows
-        ]
-        session.info["tiers"] = cached
-    return list(cached)
+    """The ladder, read once per use case (session) and kept by the process between use
+    cases (app.caching); each caller gets its own copies of the benefits."""
+    ladder: tuple[rules.TierRef, ...] | None = session.info.get("tiers")
+    if ladder is None:
+        ladder = cached(session, "tiers", lambda: _read_ladder(session))
+        session.info["tiers"] = ladder
+    return [replace(tier, benefits=dict(tier.benefits)) for tier in ladder]
+
+
+def _read_ladder(session: Session) -> tuple[rules.TierRef, ...]:
+    rows = session.scalars(select(Tier).order_by(Tier.rank))
+    return tuple(rules.TierRef(t.code, t.name, t.rank, t.threshold, dict(t.benefits)) for t in rows)
 
 
 def tier_view(tier: rules.TierRef | None) -> dict[str, Any] | None:
