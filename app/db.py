@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import select
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pymysql.constants import SERVER_STATUS
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -19,6 +21,7 @@ from sqlalchemy import (
     make_url,
 )
 from sqlalchemy import event as sa_event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -129,7 +132,10 @@ def make_engine(url: str, timeouts: Timeouts | None = None, **kwargs: Any) -> En
         engine = _sqlite_engine(url, **kwargs)
     else:
         limits = timeouts or Timeouts()
-        kwargs.setdefault("pool_pre_ping", True)
+        # No pre-ping round trip and no blind ROLLBACK on check-in: _check_on_checkout
+        # and _reset_on_checkin below do both without asking the server.
+        kwargs.setdefault("pool_pre_ping", False)
+        kwargs.setdefault("pool_reset_on_return", None)
         kwargs.setdefault("pool_recycle", 3600)
         kwargs.setdefault("pool_timeout", limits.pool)
         kwargs.setdefault("isolation_level", "READ COMMITTED")
@@ -142,7 +148,34 @@ def make_engine(url: str, timeouts: Timeouts | None = None, **kwargs: Any) -> En
         given = make_url(url).query  # what DATABASE_URL spells out itself wins
         kwargs.setdefault("connect_args", {k: v for k, v in connect_args.items() if k not in given})
         engine = create_engine(url, **kwargs)
+        sa_event.listen(engine, "checkout", _check_on_checkout)
+        sa_event.listen(engine, "reset", _reset_on_checkin)
     return engine
+
+
+def _check_on_checkout(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    """A pooled connection the server has closed (a restart, wait_timeout, a killed
+    thread) is readable while idle: the server's last packet or EOF waits on the socket.
+    Seen without a round trip, it is replaced before the request uses it (the pool retries
+    the checkout on DisconnectionError). A connection that dies mid-request is what
+    ``app.retry`` retries."""
+    sock = getattr(dbapi_conn, "_sock", None)
+    if sock is None:
+        raise sa_exc.DisconnectionError("the connection is closed")
+    readable, _, _ = select.select([sock], [], [], 0)
+    if readable:
+        raise sa_exc.DisconnectionError("the server closed the connection")
+
+
+def _reset_on_checkin(dbapi_conn: Any, _record: Any, state: Any) -> None:
+    """Roll back only a connection that comes back inside a transaction (the server says
+    so in every reply's status flags); after a COMMIT there is nothing to reset, and the
+    pool's blind ROLLBACK would cost a round trip per request."""
+    if state.terminate_only:
+        return
+    status = getattr(dbapi_conn, "server_status", SERVER_STATUS.SERVER_STATUS_IN_TRANS)
+    if status & SERVER_STATUS.SERVER_STATUS_IN_TRANS:
+        dbapi_conn.rollback()
 
 
 def _sqlite_engine(url: str, **kwargs: Any) -> Engine:

@@ -3,6 +3,11 @@
 A unique key taken a moment earlier (the same order, a new member's phone) or an InnoDB
 deadlock / lock-wait timeout is not an error of the request: the retry, in a fresh
 transaction, finds the winner's row and answers as the winner did.
+
+A connection the database dropped before the use case committed (a restart, a killed
+thread) is retried the same way, on a fresh connection: nothing of the attempt was kept.
+One dropped at COMMIT is not (``CommitOutcomeUnknown``): the server may have committed,
+and the request answers 503 for its client to retry under its idempotency key.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random
 
 T = TypeVar("T")
@@ -23,10 +28,21 @@ class RaceLost(Exception):
     """A domain's own sign that a concurrent transaction changed what this one relied on."""
 
 
+class CommitOutcomeUnknown(Exception):
+    """The connection was lost while COMMIT was on its way: the effect may or may not be
+    durable, so the use case is not run again (an outage, 503, for the client to retry)."""
+
+
+def dropped_connection(error: BaseException) -> bool:
+    return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
+
+
 def lost_a_race(error: BaseException) -> bool:
     if isinstance(error, RaceLost):
         return True
     if isinstance(error, IntegrityError):
+        return True
+    if dropped_connection(error):
         return True
     if isinstance(error, OperationalError):
         code = error.orig.args[0] if error.orig is not None and error.orig.args else None

@@ -14,11 +14,12 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.outbox import operations as outbox
 from app.outbox.events import Event
-from app.retry import run_retrying_races
+from app.retry import CommitOutcomeUnknown, dropped_connection, run_retrying_races
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -62,15 +63,20 @@ class UnitOfWork:
     ) -> T:
         """A use case's transaction: open it, call ``work(self, *args, **kwargs)``, commit,
         answer what ``work`` answered. When it loses a race (``app.retry.lost_a_race``: a
-        unique key taken meanwhile, a deadlock, a lock wait timeout, a ``RaceLost``) it is
-        rolled back and run again whole, in a fresh transaction, a few times at most; the
-        retry meets the winner's rows. ``work`` never commits; to answer without keeping
+        unique key taken meanwhile, a deadlock, a lock wait timeout, a ``RaceLost``, a
+        connection dropped before COMMIT) it is rolled back and run again whole, in a
+        fresh transaction, a few times at most; the retry meets the winner's rows. ``work`` never commits; to answer without keeping
         what it wrote, it calls ``rollback()``."""
 
         def attempt() -> T:
             with self:
                 answer = work(self, *args, **kwargs)
-                self.commit()
+                try:
+                    self.commit()
+                except DBAPIError as error:
+                    if dropped_connection(error):
+                        raise CommitOutcomeUnknown(str(error)) from error
+                    raise
                 return answer
 
         return run_retrying_races(attempt)
