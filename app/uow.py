@@ -65,8 +65,9 @@ class UnitOfWork:
         answer what ``work`` answered. When it loses a race (``app.retry.lost_a_race``: a
         unique key taken meanwhile, a deadlock, a lock wait timeout, a ``RaceLost``, a
         connection dropped before COMMIT) it is rolled back and run again whole, in a
-        fresh transaction, a few times at most; the retry meets the winner's rows. ``work`` never commits; to answer without keeping
-        what it wrote, it calls ``rollback()``."""
+        fresh transaction, a few times at most; the retry meets the winner's rows.
+        ``work`` never commits; to answer without keeping what it wrote, it calls
+        ``rollback()``."""
 
         def attempt() -> T:
             with self:

@@ -21,6 +21,7 @@ from flask.cli import FlaskGroup
 from app import create_app
 from app.partners import nonces
 from jobs.runner import LOCK_PREFIX
+from tests.support.cli import cli
 from tests.support.config import make_config
 from tests.support.http import ADMIN_PASSWORD
 from tests.support.processes import free_port
@@ -31,11 +32,6 @@ LOOKUP = "/open/v1/members/lookup?card_no=000000000000"
 NO_PARTNER = "No partner has that app key or id."
 WEAK_PASSWORD = ("admins", "create", "--username", "ops-weak", "--password", "password1234",
                  "--role", "analyst")  # fmt: skip
-
-
-def cli(app: Flask, *args: str, **kw: Any) -> Result:
-    with app.app_context():
-        return app.test_cli_runner().invoke(args=list(args), **kw)
 
 
 def one_error_line(result: Result) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from flask import Flask
@@ -15,6 +14,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from app import create_app
 from app.partners.services import EPOCH_CHECK_SECONDS
+from tests.support.cli import cli
 from tests.support.config import make_config
 from tests.support.http import assert_envelope, bearer, log_in
 from tests.support.signing import PartnerKeys, open_get
@@ -24,11 +24,6 @@ NEW_KEY = "new-secret-key-9876543210-9876543210-fedcba"
 LOOKUP = "/open/v1/members/lookup?card_no=000000000000"
 # Within the bound plus what a loaded test machine may add.
 BOUND = EPOCH_CHECK_SECONDS + 1.0
-
-
-def cli(app: Flask, *args: str) -> Any:
-    with app.app_context():
-        return app.test_cli_runner().invoke(args=list(args))
 
 
 def lookup_status(app: Flask, keys: PartnerKeys) -> int:

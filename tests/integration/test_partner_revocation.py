@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from app import create_app
 from app.partners.services import EPOCH_CHECK_SECONDS
 from tests.support import settings
+from tests.support.cli import cli_output
 from tests.support.config import make_config
 from tests.support.rows import remove_rows_since, snapshot_rows
 from tests.support.signing import PartnerKeys, open_get
@@ -46,13 +47,6 @@ def workers(
         remove_rows_since(engine, snapshot)
 
 
-def cli(app: Flask, *args: str) -> str:
-    with app.app_context():
-        result = app.test_cli_runner().invoke(args=list(args))
-    assert result.exit_code == 0, result.output
-    return str(result.output)
-
-
 def status(app: Flask, keys: PartnerKeys) -> int:
     """404 (no such card) means the signature was accepted; 401 that it was refused."""
     return int(open_get(app.test_client(), keys, LOOKUP).status_code)
@@ -74,11 +68,11 @@ def warm(workers: list[Flask], keys: PartnerKeys) -> None:
 
 def test_a_partner_disabled_through_one_worker_is_refused_by_another(workers):
     one, other = workers
-    made = json.loads(cli(one, "partners", "create", "POS"))
+    made = json.loads(cli_output(one, "partners", "create", "POS"))
     keys = PartnerKeys(made["app_key"], made["app_secret"])
     warm(workers, keys)
 
-    cli(one, "partners", "disable", keys.app_key)
+    cli_output(one, "partners", "disable", keys.app_key)
 
     assert seconds_until_refused(other, keys) <= BOUND
     assert status(one, keys) == 401
@@ -86,11 +80,11 @@ def test_a_partner_disabled_through_one_worker_is_refused_by_another(workers):
 
 def test_a_secret_rotated_through_one_worker_is_refused_by_another(workers):
     one, other = workers
-    made = json.loads(cli(one, "partners", "create", "POS"))
+    made = json.loads(cli_output(one, "partners", "create", "POS"))
     old = PartnerKeys(made["app_key"], made["app_secret"])
     warm(workers, old)
 
-    rotated = json.loads(cli(one, "partners", "rotate", old.app_key))
+    rotated = json.loads(cli_output(one, "partners", "rotate", old.app_key))
     new = PartnerKeys(rotated["app_key"], rotated["app_secret"])
 
     assert seconds_until_refused(other, old) <= BOUND
@@ -102,7 +96,7 @@ def test_a_secret_rotated_through_one_worker_is_refused_by_another(workers):
 @pytest.mark.skipif(not settings.REDIS_URL, reason="needs a Redis server: set TEST_REDIS_URL")
 def test_the_flask_command_in_its_own_process_disables_a_partner_on_a_running_worker(workers, sim):
     worker = workers[0]
-    made = json.loads(cli(worker, "partners", "create", "POS"))
+    made = json.loads(cli_output(worker, "partners", "create", "POS"))
     keys = PartnerKeys(made["app_key"], made["app_secret"])
     warm(workers, keys)
     environ = {

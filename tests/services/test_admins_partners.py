@@ -1,8 +1,12 @@
-"""Admin accounts and partner credentials: created with an audit entry, checked at login."""
+"""Admin accounts and partner credentials: created with an audit entry, checked at login;
+partners' channels and trust; the audit log as operators read it."""
+
+# ruff: noqa: PLR0917 - pytest passes fixtures by name; a test asks for what it needs
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -284,3 +288,127 @@ def test_unknown_keys_and_a_rotated_secret_key_find_nothing(uow: UnitOfWork) -> 
         partners.find_partner(uow=uow, app_key=credentials.app_key, secret_key="rotated" * 8)
         is None
     )
+
+
+def test_a_partner_carries_its_channels_and_trust(uow: UnitOfWork, session: Session) -> None:
+    credentials = partners.create_partner(
+        uow=uow,
+        actor=CLI,
+        name="Tmall shop",
+        secret_key=SECRET_KEY,
+        channels=["tmall", "pos", "tmall"],
+        trusted=True,
+    )
+
+    stored = reload(session, Partner, credentials.partner_id)
+    assert (stored.channels, stored.trusted) == (["pos", "tmall"], True)
+    found = partners.find_partner(uow=uow, app_key=credentials.app_key, secret_key=SECRET_KEY)
+    assert found is not None
+    assert (found.channels, found.trusted) == (("pos", "tmall"), True)
+    assert found.may_use_channel("pos") and not found.may_use_channel("jd")
+
+
+@pytest.mark.parametrize(
+    "channels", [[], [""], ["POS"], ["pos", ""], ["pos", "tm all"], ["a" * 17]], ids=repr
+)
+def test_a_partner_is_given_only_channel_codes(
+    uow: UnitOfWork, channels: list[str], rows: NewRows
+) -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        partners.create_partner(
+            uow=uow, actor=CLI, name="Bad", secret_key=SECRET_KEY, channels=channels
+        )
+
+    assert caught.value.details == {"field": "channels"}
+    assert rows.added(Partner) == 0
+
+
+def test_configuring_a_partner_audits_a_change_and_not_a_repeat(
+    uow: UnitOfWork, session: Session, redis: Any
+) -> None:
+    till = partners.create_partner(uow=uow, actor=CLI, name="Store till", secret_key=SECRET_KEY)
+
+    for _ in range(2):  # the second changes nothing: not audited
+        partners.configure_partner(
+            uow=uow, redis=redis, actor=CLI, app_key_or_id=till.app_key, trusted=True
+        )
+
+    (entry,) = _audit(session, "partner.configure")
+    assert (entry.actor_type, entry.target_type, entry.target_id) == (
+        "cli",
+        "partner",
+        str(till.partner_id),
+    )
+    assert entry.before == {"app_key": till.app_key, "channels": None, "trusted": False}
+    assert entry.after == {"app_key": till.app_key, "channels": None, "trusted": True}
+
+
+def test_configuring_channels_and_every_channel_again(
+    uow: UnitOfWork, session: Session, redis: Any
+) -> None:
+    till = partners.create_partner(uow=uow, actor=CLI, name="Store till", secret_key=SECRET_KEY)
+
+    shown = partners.configure_partner(
+        uow=uow, redis=redis, actor=CLI, app_key_or_id=till.app_key, channels=["pos"]
+    )
+    assert (shown.channels, reload(session, Partner, till.partner_id).channels) == (
+        ("pos",),
+        ["pos"],
+    )
+
+    partners.configure_partner(
+        uow=uow, redis=redis, actor=CLI, app_key_or_id=till.app_key, channels=["*"]
+    )
+    assert reload(session, Partner, till.partner_id).channels is None
+
+
+@pytest.mark.parametrize(
+    ("ref", "channels", "error"),
+    [
+        ("hk_nobody", None, NotFound),
+        (None, ["POS"], ValidationFailed),
+        (None, ["pos", "*"], ValidationFailed),  # every channel is "*" alone
+        (None, [""], ValidationFailed),
+    ],
+    ids=["unknown-partner", "uppercase", "star-among-codes", "empty"],
+)
+def test_configuring_with_bad_arguments_changes_nothing(
+    uow: UnitOfWork,
+    session: Session,
+    redis: Any,
+    ref: str | None,
+    channels: list[str] | None,
+    error: type[Exception],
+) -> None:
+    till = partners.create_partner(uow=uow, actor=CLI, name="Store till", secret_key=SECRET_KEY)
+
+    with pytest.raises(error):
+        partners.configure_partner(
+            uow=uow,
+            redis=redis,
+            actor=CLI,
+            app_key_or_id=ref or till.app_key,
+            channels=channels,
+            trusted=True,
+        )
+
+    stored = reload(session, Partner, till.partner_id)
+    assert (stored.channels, stored.trusted) == (None, False)
+    assert _audit(session, "partner.configure") == []
+
+
+# the audit log
+
+
+def test_the_audit_log_lists_newest_first_and_filters_by_target_type(uow: UnitOfWork) -> None:
+    _create(uow, "ops-li")
+    for name in ("A", "B", "C"):
+        partners.create_partner(uow=uow, actor=CLI, name=name, secret_key=SECRET_KEY)
+
+    newest = admins.list_audit_log(uow=uow, before_id=None, limit=4)
+    first = admins.list_audit_log(uow=uow, before_id=None, limit=2, target_type="partner")
+    rest = admins.list_audit_log(uow=uow, before_id=first[-1].id, limit=1, target_type="partner")
+
+    assert [entry.action for entry in newest] == ["partner.create"] * 3 + ["admin.create"]
+    assert [entry.id for entry in newest] == sorted((entry.id for entry in newest), reverse=True)
+    assert [entry.after["name"] for entry in first + rest] == ["C", "B", "A"]

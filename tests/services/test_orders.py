@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -15,11 +15,14 @@ from sqlalchemy.orm import Session
 
 from app.errors import (
     Conflict,
+    Forbidden,
     IdempotencyMismatch,
     InsufficientPoints,
     NotFound,
     ValidationFailed,
 )
+from app.external_ids.models import ExternalRequest
+from app.external_ids.replay import MISMATCH_MESSAGE
 from app.members import rules as member_rules
 from app.members.models import PROVIDER_CHANNEL, Member, MemberIdentity
 from app.orders import services as orders
@@ -618,3 +621,412 @@ def test_a_refund_of_an_order_whose_points_all_expired_takes_nothing(
 
     assert (result.points_reversed, result.debt_added) == (0, 0)
     assert (assert_books_agree(session, member.id).debt) == 0
+
+
+# --- what is stored with an order ---
+
+
+def test_each_item_line_is_stored_as_the_store_system_sent_it(
+    place_order: PlaceOrder, session: Session, member: Member
+) -> None:
+    outcome = place_order(("card_no", member.card_no), 12_345, external_id="POS-LINES")
+
+    order = session.get(Order, outcome.order_id)
+    assert order is not None
+    assert (order.channel, order.external_id, order.member_id) == ("pos", "POS-LINES", member.id)
+    lines = session.execute(
+        select(
+            OrderItem.sku,
+            OrderItem.name,
+            OrderItem.category,
+            OrderItem.brand,
+            OrderItem.quantity,
+            OrderItem.amount_cents,
+        ).where(OrderItem.order_id == order.id)
+    ).all()
+    assert [tuple(line) for line in lines] == [("SKU-1", "茶叶礼盒", "tea", "huiyuan", 1, 12_345)]
+
+
+def test_a_member_created_by_a_channel_member_id_registers_on_that_channel(
+    place_order: PlaceOrder, rules_set: Session
+) -> None:
+    on_pos = place_order(("channel_member_id", "TM-42"), 1_000, channel="pos")
+    on_jd = place_order(("channel_member_id", "TM-42"), 1_000, channel="jd")
+
+    assert on_jd.member_id != on_pos.member_id  # a channel's ids name members of it only
+    created = [rules_set.get(Member, outcome.member_id) for outcome in (on_pos, on_jd)]
+    assert [member.registration_channel for member in created if member] == ["pos", "jd"]
+
+
+# --- replays compare the whole request ---
+
+
+def order_once(
+    uow: UnitOfWork, owner: Member, *, sender: StoreSender = SENDER, **changes: Any
+) -> orders.OrderOutcome:
+    """record_order of one fixed till order of 123.45 yuan for ``owner``, with ``changes``."""
+    request: dict[str, Any] = {
+        "channel": "pos",
+        "external_id": "POS-FP-1",
+        "member": orders.MemberRef("card_no", owner.card_no),
+        "paid_at": T0 - timedelta(minutes=30),
+        "amount_cents": 12_345,
+        "items": [item(12_345)],
+        "store_code": "SH-001",
+        "coupon_codes": None,
+    } | changes
+    return orders.record_order(uow=uow, secret=SECRET_KEY, sender=sender, **request)
+
+
+def spend_once(
+    uow: UnitOfWork, owner: Member, *, sender: StoreSender = SENDER, **changes: Any
+) -> orders.RedeemOutcome:
+    """redeem_at_till of 300 points by ``owner``'s card, with ``changes``."""
+    request: dict[str, Any] = {
+        "member": orders.MemberRef("card_no", owner.card_no),
+        "points_to_spend": 300,
+        "external_id": "TILL-FP-1",
+        "store_code": "SH-001",
+    } | changes
+    return orders.redeem_at_till(uow=uow, secret=SECRET_KEY, sender=sender, **request)
+
+
+def assert_reveals_nothing(error: IdempotencyMismatch) -> None:
+    """A reused id is refused with a fixed message: nothing of the first request (its
+    member, amount, order) leaks to whoever guessed the id."""
+    assert error.details == {}
+    assert error.message == MISMATCH_MESSAGE
+
+
+def test_the_same_instant_written_in_another_offset_is_the_same_order(
+    uow: UnitOfWork, session: Session, member: Member
+) -> None:
+    first = order_once(uow, member)
+    in_shanghai = (T0 - timedelta(minutes=30)).astimezone(timezone(timedelta(hours=8)))
+
+    again = order_once(uow, member, paid_at=in_shanghai)
+
+    assert (again.order_id, again.replayed) == (first.order_id, True)
+    assert count_rows(session, Order) == 1
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"member": orders.MemberRef("phone", "13800138000")},  # the same member, named so
+        {"member": orders.MemberRef("phone", "13900000001")},  # a member it would create
+        {"amount_cents": 12_346},
+        {"store_code": "SH-002"},
+        {"paid_at": T0 - timedelta(minutes=29)},
+        {"items": [item(12_345) | {"quantity": 2}]},
+        {"coupon_codes": ["C-1"]},
+    ],
+    ids=["same-member-by-phone", "other-member", "amount", "store", "paid_at", "items",
+         "coupons"],
+)  # fmt: skip
+def test_an_order_replayed_with_any_field_changed_is_a_mismatch_revealing_nothing(
+    uow: UnitOfWork, session: Session, member: Member, change: dict[str, Any]
+) -> None:
+    first = order_once(uow, member)
+    members_before = count_rows(session, Member)
+
+    with pytest.raises(IdempotencyMismatch) as caught:
+        order_once(uow, member, **change)
+
+    assert_reveals_nothing(caught.value)
+    assert count_rows(session, Order) == 1
+    assert count_rows(session, Member) == members_before
+    assert assert_books_agree(session, member.id).balance == first.points_earned
+
+
+@pytest.mark.parametrize(
+    "change", [{"amount": 3_000}, {"order_external_id": "O-2"}], ids=["amount", "other-order"]
+)
+def test_a_refund_id_used_again_for_another_refund_is_a_mismatch_revealing_nothing(
+    uow: UnitOfWork,
+    place_order: PlaceOrder,
+    session: Session,
+    member: Member,
+    change: dict[str, Any],
+) -> None:
+    place_order(("card_no", member.card_no), 10_000, external_id="O-1")
+    place_order(("card_no", member.card_no), 10_000, external_id="O-2")
+    refund(uow, "O-1", "R-1", 4_000)
+    again: dict[str, Any] = {"order_external_id": "O-1", "external_id": "R-1", "amount": 4_000}
+
+    with pytest.raises(IdempotencyMismatch) as caught:
+        refund(uow, **(again | change))
+
+    assert_reveals_nothing(caught.value)
+    assert count_rows(session, Refund) == 1
+    assert assert_books_agree(session, member.id).balance == 200 - 40
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"points_to_spend": 301},
+        {"member": orders.MemberRef("phone", "13800138000")},  # the same member, named so
+        {"member": orders.MemberRef("card_no", "999999999999")},  # no such card: not looked up
+        {"store_code": "SH-009"},
+    ],
+    ids=["points", "same-member-by-phone", "other-card", "store"],
+)
+def test_a_till_spend_replayed_with_any_field_changed_is_a_mismatch_revealing_nothing(
+    uow: UnitOfWork,
+    place_order: PlaceOrder,
+    session: Session,
+    member: Member,
+    change: dict[str, Any],
+) -> None:
+    place_order(("card_no", member.card_no), 100_000)
+    spend_once(uow, member)
+
+    with pytest.raises(IdempotencyMismatch) as caught:
+        spend_once(uow, member, **change)
+
+    assert_reveals_nothing(caught.value)
+    books = assert_books_agree(session, member.id)
+    assert (books.balance, books.kinds()) == (700, ["earn", "spend"])
+
+
+def test_a_till_retry_after_the_card_qr_expired_answers_the_first_spend(
+    uow: UnitOfWork, place_order: PlaceOrder, session: Session, member: Member, frozen: Any
+) -> None:
+    """A retry is answered before the member is looked up: the till may retry after the
+    QR code it scanned has expired."""
+    place_order(("card_no", member.card_no), 50_000)
+    by_qr = orders.MemberRef("qr_payload", qr_for(member, T0))
+    first = spend_once(uow, member, member=by_qr, points_to_spend=100)
+
+    frozen.shift(timedelta(minutes=5))
+    again = spend_once(uow, member, member=by_qr, points_to_spend=100)
+
+    assert first == orders.RedeemOutcome(member.id, 400)
+    assert again == orders.RedeemOutcome(member.id, 400, replayed=True)
+    assert assert_books_agree(session, member.id).kinds() == ["earn", "spend"]
+
+
+def test_an_order_recorded_before_fingerprints_is_refused_not_recorded_again(
+    place_order: PlaceOrder, session: Session, member: Member
+) -> None:
+    """Rows from before the migration have no fingerprint to compare: the id is taken."""
+    session.add(
+        Order(
+            partner_id=SENDER.id,
+            channel="pos",
+            external_id="OLD-1",
+            member_id=member.id,
+            paid_at=T0,
+            amount_cents=12_345,
+            refunded_cents=0,
+            points_earned=0,
+            points_reversed=0,
+        )
+    )
+    session.flush()
+
+    with pytest.raises(IdempotencyMismatch):
+        place_order(("card_no", member.card_no), 12_345, external_id="OLD-1")
+
+    assert count_rows(session, Order) == 1
+    assert books_of(session, member.id).entries == []
+
+
+# --- each partner sees its own ---
+
+
+def test_orders_refunds_and_till_spends_record_their_partner(
+    uow: UnitOfWork, place_order: PlaceOrder, session: Session, member: Member
+) -> None:
+    place_order(("card_no", member.card_no), 10_000, external_id="O-1")
+    refund(uow, "O-1", "R-1", 1_000)
+    redeem(uow, member, 5, "TILL-1")
+
+    session.expire_all()
+    assert session.scalars(select(Order.partner_id)).all() == [SENDER.id]
+    assert session.scalars(select(Refund.partner_id)).all() == [SENDER.id]
+    requests = session.execute(
+        select(ExternalRequest.kind, ExternalRequest.partner_id).order_by(ExternalRequest.id)
+    ).all()
+    assert [tuple(row) for row in requests] == [
+        ("order", SENDER.id),
+        ("refund", SENDER.id),
+        ("till_spend", SENDER.id),
+    ]
+
+
+def test_two_partners_may_use_one_external_id_each_for_its_own_order(
+    uow: UnitOfWork, session: Session, member: Member
+) -> None:
+    mine = order_once(uow, member, external_id="SAME-1")
+
+    theirs = order_once(
+        uow, member, sender=OTHER_SENDER, external_id="SAME-1", amount_cents=500, items=[item(500)]
+    )
+
+    assert not theirs.replayed  # neither a replay of the first nor a mismatch
+    assert theirs.order_id != mine.order_id
+    assert count_rows(session, Order) == 2
+    assert assert_books_agree(session, member.id).balance == 123 + 5
+
+
+def test_another_partners_order_is_not_found_to_a_refund_and_stays_untouched(
+    uow: UnitOfWork, place_order: PlaceOrder, session: Session, member: Member
+) -> None:
+    place_order(("card_no", member.card_no), 10_000, external_id="O-1")  # from SENDER
+
+    with pytest.raises(NotFound) as caught:
+        orders.record_refund(
+            uow=uow,
+            sender=OTHER_SENDER,
+            channel="pos",
+            external_order_id="O-1",
+            external_id="R-1",
+            amount_cents=10_000,
+        )
+
+    assert caught.value.details == {"field": "external_order_id"}
+    assert count_rows(session, Refund) == 0
+    order = session.scalars(select(Order).where(Order.external_id == "O-1")).one()
+    assert order.refunded_cents == 0
+    assert assert_books_agree(session, member.id).balance == 100
+
+
+# --- channels a partner was given ---
+
+POS_ONLY = StoreSender(id=SENDER.id, channels=("pos",))
+
+
+def test_a_partner_posts_orders_only_on_the_channels_it_was_given(
+    uow: UnitOfWork, session: Session, member: Member
+) -> None:
+    with pytest.raises(Forbidden) as caught:
+        order_once(uow, member, sender=POS_ONLY, channel="tmall")
+
+    assert caught.value.details == {"reason": "channel_not_allowed", "channel": "tmall"}
+    assert count_rows(session, Order) == 0
+    assert order_once(uow, member, sender=POS_ONLY).points_earned == 123
+
+
+def test_a_refund_on_a_channel_not_given_is_forbidden(
+    uow: UnitOfWork, session: Session, member: Member
+) -> None:
+    order_once(uow, member, sender=POS_ONLY)
+
+    with pytest.raises(Forbidden) as caught:
+        orders.record_refund(
+            uow=uow,
+            sender=POS_ONLY,
+            channel="jd",
+            external_order_id="POS-FP-1",
+            external_id="R-1",
+            amount_cents=1_000,
+        )
+
+    assert caught.value.details == {"reason": "channel_not_allowed", "channel": "jd"}
+    assert count_rows(session, Refund) == 0
+
+
+def test_a_spend_by_channel_member_id_on_a_channel_not_given_is_forbidden(
+    uow: UnitOfWork, place_order: PlaceOrder, session: Session, member: Member
+) -> None:
+    place_order(("card_no", member.card_no), 10_000)
+    trusted_pos = StoreSender(id=SENDER.id, trusted=True, channels=("pos",))
+
+    with pytest.raises(Forbidden) as caught:
+        spend_once(
+            uow,
+            member,
+            sender=trusted_pos,
+            member=orders.MemberRef("channel_member_id", "TM-1"),
+            channel="tmall",
+            points_to_spend=1,
+        )
+
+    assert caught.value.details == {"reason": "channel_not_allowed", "channel": "tmall"}
+    assert assert_books_agree(session, member.id).kinds() == ["earn"]
+
+
+# --- spending needs the member at the till, unless the partner is trusted ---
+
+UNTRUSTED = StoreSender(id=SENDER.id, trusted=False)
+BARE_REFERENCES = [
+    ("card_no", None),
+    ("phone", "13800138000"),
+    ("unionid", "u-member-1"),
+    ("channel_member_id", "POS-9"),
+]
+
+
+def reference(member: Member, kind: str, value: str | None) -> orders.MemberRef:
+    return orders.MemberRef(kind, value or member.card_no)
+
+
+@pytest.mark.parametrize(("kind", "value"), BARE_REFERENCES)
+def test_an_untrusted_partner_cannot_spend_by_a_bare_reference(
+    uow: UnitOfWork,
+    place_order: PlaceOrder,
+    session: Session,
+    member: Member,
+    kind: str,
+    value: str | None,
+) -> None:
+    place_order(("card_no", member.card_no), 100_000)
+
+    with pytest.raises(Forbidden) as caught:
+        spend_once(
+            uow,
+            member,
+            sender=UNTRUSTED,
+            member=reference(member, kind, value),
+            channel="pos" if kind == "channel_member_id" else "",
+        )
+
+    assert caught.value.details == {"reason": "member_not_present", "field": f"member.{kind}"}
+    assert assert_books_agree(session, member.id).kinds() == ["earn"]
+
+
+def test_an_untrusted_partner_spends_with_the_card_qr_code(
+    uow: UnitOfWork, place_order: PlaceOrder, session: Session, member: Member
+) -> None:
+    place_order(("card_no", member.card_no), 100_000)
+
+    outcome = spend_once(
+        uow, member, sender=UNTRUSTED, member=orders.MemberRef("qr_payload", qr_for(member, T0))
+    )
+
+    assert outcome == orders.RedeemOutcome(member.id, 700)
+
+
+@pytest.mark.parametrize(("kind", "value"), BARE_REFERENCES)
+def test_a_trusted_partner_spends_by_any_reference(
+    uow: UnitOfWork,
+    place_order: PlaceOrder,
+    session: Session,
+    member: Member,
+    kind: str,
+    value: str | None,
+) -> None:
+    place_order(("card_no", member.card_no), 100_000)
+
+    outcome = spend_once(
+        uow,
+        member,
+        member=reference(member, kind, value),
+        channel="pos" if kind == "channel_member_id" else "",
+    )
+
+    assert outcome == orders.RedeemOutcome(member.id, 700)
+    assert assert_books_agree(session, member.id).balance == 700
+
+
+@pytest.mark.parametrize(("kind", "value"), BARE_REFERENCES)
+def test_an_untrusted_partner_still_posts_orders_by_any_reference(
+    uow: UnitOfWork, session: Session, member: Member, kind: str, value: str | None
+) -> None:
+    """Being present matters for spending only: an order only adds points."""
+    outcome = order_once(uow, member, sender=UNTRUSTED, member=reference(member, kind, value))
+
+    assert outcome.member_id == member.id
+    assert assert_books_agree(session, member.id).balance == 123

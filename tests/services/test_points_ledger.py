@@ -26,8 +26,10 @@ from app.orders import services as orders
 from app.orders.models import Order
 from app.points import operations as points
 from app.points import queries as points_queries
-from app.points import services
+from app.points import rules, services
 from app.points.models import ExpiryReminder, PointsAccount, PointsEntry, PointsLot
+from app.points.rules import DEFAULT_RULES
+from app.readside import members as member_views
 from app.tiers.models import TierChange
 from app.uow import UnitOfWork
 from tests.factories import MemberFactory
@@ -343,6 +345,111 @@ def test_the_card_shows_the_points_that_expire_soonest(
         {"points": 32, "expires_at": T0 + timedelta(days=20)},
         {"points": 50, "expires_at": T0 + timedelta(days=200)},
     ]
+
+
+def test_each_kind_of_entry_carries_its_reason_code_and_the_members_text(
+    uow: UnitOfWork,
+    session: Session,
+    member: Member,
+    frozen: Any,
+    place_order: Callable[..., orders.OrderOutcome],
+) -> None:
+    """Every kind a member can meet in the ledger, newest first, each with the balance after
+    it: a lot past its expiry is written off by the next spend, before that spend."""
+    set_points_rules(session, expiry={"kind": "days", "days": 30})
+    place_order(("card_no", member.card_no), 20_000, external_id="O-A")  # 200, 30-day lot
+    frozen.shift(timedelta(days=20))
+    place_order(("card_no", member.card_no), 10_000, external_id="O-B")  # 100
+    frozen.shift(timedelta(days=11))  # the first lot has expired, unwritten
+    assert _till(uow, member.card_no, 40, "T-1").balance == 60
+    orders.record_refund(
+        uow=uow,
+        sender=SENDER,
+        channel="pos",
+        external_order_id="O-B",
+        external_id="R-B",
+        amount_cents=5_000,
+    )
+    services.adjust_points(uow=uow, actor=OPERATOR, member_id=member.id, delta=15, reason="x")
+
+    entries = services.list_ledger(uow=uow, member_id=member.id, before_id=None, limit=10)
+
+    assert [(e.kind, e.delta, e.balance_after) for e in entries] == [
+        ("adjust", 15, 25),
+        ("reverse", -50, 10),
+        ("spend", -40, 60),
+        ("expire", -200, 100),
+        ("earn", 100, 300),
+        ("earn", 200, 200),
+    ]
+    assert [(e.reason_code, e.reason) for e in entries] == [
+        ("adjustment", "积分调整"),
+        ("refund", "订单退款"),
+        ("redemption", "积分抵扣"),
+        ("expiry", "积分过期"),
+        ("order", "订单积分"),
+        ("order", "订单积分"),
+    ]
+    ids = [entry.id for entry in entries]
+    assert ids == sorted(ids, reverse=True)
+    assert (entries[-1].created_at, entries[0].created_at) == (T0, T0 + timedelta(days=31))
+    assert_books_agree(session, member.id)
+
+
+def _card_points(uow: UnitOfWork, member_id: int) -> dict[str, Any]:
+    card = member_views.get_card(uow=uow, member_id=member_id, secret=SECRET_KEY, qr_ttl_seconds=60)
+    return card.points
+
+
+def test_a_new_expiry_rule_applies_to_later_earnings_and_the_card_lists_both_lots(
+    session: Session, uow: UnitOfWork, member: Member
+) -> None:
+    """Points rules apply to points earned from now on: a lot keeps the expiry it was
+    earned with; the card shows the balance and the soonest expiries first."""
+    set_points_rules(session, expiry={"kind": "days", "days": 30})
+    earn(uow, member.id, 1_500)
+    set_points_rules(session, expiry={"kind": "end_of_next_year"})
+    earn(uow, member.id, 150)
+
+    assert _card_points(uow, member.id) == {
+        "balance": 1_650,
+        "expiring": [
+            {"points": 1_500, "expires_at": T0 + timedelta(days=30)},
+            {"points": 150, "expires_at": datetime(2026, 12, 31, 16, tzinfo=UTC)},
+        ],
+    }
+
+
+def test_expired_points_leave_the_card_before_the_expiry_job_runs(
+    session: Session, uow: UnitOfWork, member: Member, frozen: Any
+) -> None:
+    set_points_rules(session, expiry={"kind": "days", "days": 30})
+    earn(uow, member.id, 100)
+    frozen.shift(timedelta(days=30))
+
+    assert _card_points(uow, member.id) == {"balance": 0, "expiring": []}
+    assert books_of(session, member.id).kinds() == ["earn"]  # nothing written off yet
+
+
+# --- the rules document ---
+
+
+def test_the_default_rules_are_in_force_until_replaced_and_a_replace_is_audited(
+    uow: UnitOfWork, session: Session
+) -> None:
+    assert services.get_points_rules(uow=uow) == DEFAULT_RULES
+    document = DEFAULT_RULES | {"points_per_yuan": 2, "expiry": {"kind": "days", "days": 30}}
+
+    answered = services.put_points_rules(
+        uow=uow, actor=OPERATOR, rules=rules.parse_points_rules(document)
+    )
+
+    assert answered == document
+    assert services.get_points_rules(uow=uow) == document
+    (audit,) = session.scalars(select(AuditEntry).where(AuditEntry.action == "points_rules.update"))
+    assert (audit.actor_type, audit.actor_id, audit.actor_name) == ("admin", 7, "ops-li")
+    assert (audit.target_type, audit.target_id) == ("settings", "points_rules")
+    assert (audit.before, audit.after) == (DEFAULT_RULES, document)
 
 
 # --- the expiry job ---

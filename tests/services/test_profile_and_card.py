@@ -87,6 +87,32 @@ def test_a_birthday_is_set_once(uow: UnitOfWork, session: Session) -> None:
     assert stored.nickname == "小美"  # the refused call changed nothing
 
 
+def test_update_profile_leaves_the_fields_not_named_alone(
+    uow: UnitOfWork, session: Session
+) -> None:
+    member = MemberFactory(nickname="A", city="北京", gender="male")
+
+    answer = members.update_profile(uow=uow, member_id=member.id, changes={"nickname": "B"})
+
+    assert (answer.nickname, answer.city, answer.gender) == ("B", "北京", "male")
+    stored = reload(session, Member, member.id)
+    assert (stored.nickname, stored.city, stored.gender) == ("B", "北京", "male")
+
+
+def test_a_profile_change_by_a_merged_members_id_lands_on_the_survivor(
+    login: Login, bind: Bind, uow: UnitOfWork, session: Session
+) -> None:
+    """The loser's token still names the loser's id: what it changes is the survivor's."""
+    holder = MemberFactory(phone="13800138000", city="上海")
+    caller = login("o-alice").member
+    bind(caller.id, "13800138000")
+
+    answer = members.update_profile(uow=uow, member_id=caller.id, changes={"city": "成都"})
+
+    assert answer.id == holder.id
+    assert reload(session, Member, holder.id).city == "成都"
+
+
 def test_a_profile_of_an_unknown_member_is_unauthorized(uow: UnitOfWork) -> None:
     with pytest.raises(Unauthorized):
         members.update_profile(uow=uow, member_id=987654, changes={"nickname": "x"})
@@ -108,6 +134,31 @@ def test_the_card_payload_resolves_to_its_member_at_the_till(
     assert card.points == {"balance": 0, "expiring": []}
     assert found.id == member.id
     assert found.id != other.id
+
+
+def test_a_new_members_card_has_no_tier_no_points_and_nothing_stored_or_paid(
+    uow: UnitOfWork, session: Session
+) -> None:
+    """Without a tier ladder there is no tier to show; the empty values are true ones."""
+    member = MemberFactory()
+    with time_machine.travel(NOW, tick=False):
+        card = _card(uow, member.id)
+
+    assert card.tier is None
+    assert card.points == {"balance": 0, "expiring": []}
+    assert (card.paid_membership, card.stored_value_cents) == (None, 0)
+
+
+def test_each_card_fetch_issues_a_fresh_payload(uow: UnitOfWork, session: Session) -> None:
+    member = MemberFactory()
+    with time_machine.travel(NOW, tick=False) as traveller:
+        first = _card(uow, member.id)
+        traveller.shift(timedelta(seconds=30))
+        second = _card(uow, member.id)
+
+    assert second.qr_payload != first.qr_payload
+    assert second.qr_expires_at - first.qr_expires_at == timedelta(seconds=30)
+    assert member.card_no in first.qr_payload
 
 
 def test_a_payload_still_works_a_second_before_it_expires(

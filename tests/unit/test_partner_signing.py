@@ -1,4 +1,5 @@
-"""Open API signatures as API.md defines them, and partner secrets encrypted at rest."""
+"""Open API signatures as API.md defines them, partner secrets encrypted at rest, and the
+channel codes a partner may be given."""
 
 from __future__ import annotations
 
@@ -118,3 +119,20 @@ def test_the_wrong_key_decrypts_to_none() -> None:
 @pytest.mark.parametrize("garbage", ["", "not-a-token", "gAAAAA", "密文"])
 def test_garbage_decrypts_to_none(garbage: str) -> None:
     assert rules.decrypt_secret("server-secret-key", garbage) is None
+
+
+def test_channels_are_kept_as_distinct_sorted_codes() -> None:
+    assert rules.clean_channels(["tmall", " pos", "tmall"]) == ("pos", "tmall")
+
+
+@pytest.mark.parametrize(
+    "channels", [[], [""], ["POS"], ["pos", ""], ["pos", "tm all"], ["a" * 17], ["*"]], ids=repr
+)
+def test_anything_but_channel_codes_is_refused(channels: list[str]) -> None:
+    assert rules.clean_channels(channels) is None
+
+
+def test_no_channel_list_means_every_channel() -> None:
+    assert rules.may_use_channel(None, "jd")
+    assert rules.may_use_channel(("pos", "tmall"), "pos")
+    assert not rules.may_use_channel(("pos", "tmall"), "jd")
