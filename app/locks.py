@@ -9,6 +9,10 @@ module locks rows. Within one table, several rows are locked in ascending primar
 3. ``orders``: order rows (``app.orders.locks``; a refund locks the member's account first)
 4. ``tiers``: members' tier rows (``app.tiers.locks``; ascending member id)
 
+The intake of an order or a till spend (``app.orders.locks.lock_intake``) locks the
+member's row, their account and their tier row in one statement, joined in this order;
+it takes no order row.
+
 Rows changed by a plain UPDATE (a merge moving lots, orders, check-ins) are locked by that
 statement: it comes at its context's place in the order. Contexts whose locks are never
 held together with another context's are locked alone, in their own transactions:

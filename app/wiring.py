@@ -18,10 +18,12 @@ from app.orders.operations import (
     move_orders,
     points_earned_net_by_member_between,
     spend_by_member_between,
+    spend_gained,
+    spend_of_member,
 )
 from app.points.operations import move_points
 from app.settings.models import SettingsDocument
-from app.tiers.metrics import METRICS
+from app.tiers.metrics import METRICS, MetricSource
 from app.tiers.models import Tier
 from app.tiers.operations import move_tier
 from app.timeline.operations import move_timeline
@@ -51,5 +53,8 @@ def _register_merge_steps() -> None:
 
 
 def _register_tier_metrics() -> None:
-    METRICS.register("spend_cents", spend_by_member_between)
-    METRICS.register("points_earned", points_earned_net_by_member_between)
+    METRICS.register(
+        "spend_cents",
+        MetricSource(spend_by_member_between, spend_of_member, spend_gained),
+    )
+    METRICS.register("points_earned", MetricSource(points_earned_net_by_member_between))

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.members.models import ReferenceKind
-from app.orders.services import MemberRef
+from app.orders.intake import MemberRef
 from app.partners.rules import CHANNEL_PATTERN
 from app.web.schemas import CleanString, about
 

@@ -24,6 +24,7 @@ from app.members import operations as members
 from app.members.demo import demo_member_row
 from app.members.models import PROVIDER_MINIPROGRAM, ReferenceKind
 from app.orders import services as orders
+from app.orders.intake import MemberRef
 from app.partners import services as partners
 from app.points import operations as points
 from app.points import rules as points_rules
@@ -236,7 +237,7 @@ def enrol_member(*, uow: UnitOfWork, appid: str, plan: PlannedMember) -> tuple[i
 def _shop(
     uow: UnitOfWork, store: DemoStore, secret: str, plan: PlannedMember, done: Counter[str]
 ) -> None:
-    who = orders.MemberRef(ReferenceKind.UNIONID, plan.unionid)
+    who = MemberRef(ReferenceKind.UNIONID, plan.unionid)
     today = clock.now().replace(hour=4, minute=0, second=0, microsecond=0)
     for order in plan.orders:
         outcome = orders.record_order(

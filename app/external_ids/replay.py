@@ -1,20 +1,25 @@
 """The one rule of every call a partner names by its external id.
 
 The first request under ``(partner, kind, channel, external_id)`` runs and its answer is
-stored with its fingerprint, in the transaction of its effect. The same id again:
-- with the same fingerprint, the stored answer, exactly, and nothing runs;
+recorded with its fingerprint, in the transaction of its effect. The same id again:
+- with the same fingerprint, the recorded answer, exactly, and nothing runs;
 - with any other, 409 ``idempotency_mismatch`` that says nothing of the first request.
 Concurrent first sends race on the unique key (or on the effect's own): the losers retry
 in a fresh transaction and meet the winner's record.
+
+Where the record lives is the use case's ``Store``: by default an ``external_requests``
+row; a till spend's is its own ledger entry, which carries the fingerprint and the whole
+answer already. A hot use case reads its record in the statement that locks its rows
+(``work_reads_record``) and hands it to ``Attempt.replay``: a replay then costs one read.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
 from app.errors import IdempotencyMismatch
@@ -39,10 +44,37 @@ class Answered:
     replayed: bool
 
 
+@dataclass(frozen=True)
+class Stored:
+    """A recorded request: its fingerprint (None: recorded before fingerprints were kept)
+    and its answer."""
+
+    fingerprint: str | None
+    answer: dict[str, Any]
+
+
 class ExternalIdTaken(Exception):
     """Raised by a ``work`` that finds its effect already recorded under the key (its own
     unique row): a concurrent twin committed it since this attempt looked, or it was
     recorded before fingerprints were kept."""
+
+
+class Recorded(Exception):
+    """The request was answered before: ``answer`` is that first answer."""
+
+    def __init__(self, answer: dict[str, Any]) -> None:
+        super().__init__("answered before")
+        self.answer = answer
+
+
+class Store(Protocol):
+    def find(self, session: Session, key: ExternalKey) -> Stored | None:
+        """The record of the key, read in the current transaction."""
+        ...
+
+    def keep(self, session: Session, attempt: Attempt, answer: dict[str, Any]) -> None:
+        """Record the first answer with the effect (flushed by the caller)."""
+        ...
 
 
 def mismatch() -> IdempotencyMismatch:
@@ -50,20 +82,72 @@ def mismatch() -> IdempotencyMismatch:
     return IdempotencyMismatch(MISMATCH_MESSAGE)
 
 
-def earlier_answer(session: Session, key: ExternalKey, digest: str) -> dict[str, Any] | None:
-    record = session.scalars(
-        select(ExternalRequest).where(
+@dataclass(frozen=True)
+class Attempt:
+    """One run of a use case under its key and its request's fingerprint."""
+
+    key: ExternalKey
+    digest: str
+
+    def replay(self, stored: Stored | None) -> None:
+        """Nothing if the key was never used; otherwise raise ``Recorded`` with the first
+        answer for the same request, or the mismatch for another (or an unknown) one."""
+        if stored is None:
+            return
+        if stored.fingerprint != self.digest:
+            raise mismatch()
+        raise Recorded(dict(stored.answer))
+
+
+class RequestTable:
+    """Records in ``external_requests``: one row per key, fingerprint and answer."""
+
+    @staticmethod
+    def matches(key: ExternalKey) -> ColumnElement[bool]:
+        """The key's row, as a condition a use case may join on."""
+        return and_(
             ExternalRequest.partner_id == key.partner_id,
             ExternalRequest.kind == key.kind,
             ExternalRequest.channel == key.channel,
             ExternalRequest.external_id == key.external_id,
         )
-    ).one_or_none()
-    if record is None:
-        return None
-    if record.fingerprint != digest:
-        raise mismatch()
-    return dict(record.answer)
+
+    def reads(self, key: ExternalKey) -> dict[str, Any]:
+        """The key's record as scalar subqueries, for a use case's own first statement."""
+        of_key = self.matches(key)
+        return {
+            "record_fingerprint": select(ExternalRequest.fingerprint)
+            .where(of_key)
+            .scalar_subquery(),
+            "record_answer": select(ExternalRequest.answer).where(of_key).scalar_subquery(),
+        }
+
+    @staticmethod
+    def read_back(row: Any) -> Stored | None:
+        """The record from the columns ``reads`` added to a row."""
+        if row.record_fingerprint is None:
+            return None
+        return Stored(row.record_fingerprint, dict(row.record_answer))
+
+    def find(self, session: Session, key: ExternalKey) -> Stored | None:
+        record = session.scalars(select(ExternalRequest).where(self.matches(key))).one_or_none()
+        return None if record is None else Stored(record.fingerprint, dict(record.answer))
+
+    def keep(self, session: Session, attempt: Attempt, answer: dict[str, Any]) -> None:
+        key = attempt.key
+        session.add(
+            ExternalRequest(
+                partner_id=key.partner_id,
+                kind=key.kind,
+                channel=key.channel,
+                external_id=key.external_id,
+                fingerprint=attempt.digest,
+                answer=answer,
+            )
+        )
+
+
+REQUEST_TABLE = RequestTable()
 
 
 def run_once(
@@ -71,41 +155,48 @@ def run_once(
     uow: UnitOfWork,
     key: ExternalKey,
     request: Mapping[str, Any],
-    work: Callable[[Session], dict[str, Any]],
+    work: Callable[[Session, Attempt], dict[str, Any]],
+    store: Store = REQUEST_TABLE,
+    work_reads_record: bool = False,
 ) -> Answered:
     """Run ``work`` (the effect, in the unit of work's open transaction, answering a JSON
     document) once per key; commit it with its record. ``request`` is every field of the
     request as parsed, the member reference included. ``work`` raises ExternalIdTaken when
-    it finds its effect's own row already there."""
-    return uow.run(_run_once, key, rules.fingerprint(request), work)
+    it finds its effect's own row already there. With ``work_reads_record``, ``work``
+    reads the record itself and passes it to ``attempt.replay`` before any effect."""
+    attempt = Attempt(key, rules.fingerprint(request))
+    return uow.run(_run_once, attempt, work, store, work_reads_record)
 
 
 def _run_once(
-    uow: UnitOfWork, key: ExternalKey, digest: str, work: Callable[[Session], dict[str, Any]]
+    uow: UnitOfWork,
+    attempt: Attempt,
+    work: Callable[[Session, Attempt], dict[str, Any]],
+    store: Store,
+    work_reads_record: bool,
 ) -> Answered:
     session = uow.session
-    earlier = earlier_answer(session, key, digest)
-    if earlier is not None:
-        return Answered(earlier, replayed=True)
     try:
-        answer = work(session)
+        if not work_reads_record:
+            attempt.replay(store.find(session, attempt.key))
+        answer = work(session, attempt)
+    except Recorded as recorded:
+        return Answered(recorded.answer, replayed=True)
     except ExternalIdTaken:
         uow.rollback()  # keep nothing of this attempt: the twin's effect stands
         # Each statement reads what is committed (READ COMMITTED; SQLite runs one writer
         # at a time): the twin's record is there now, with its effect.
-        earlier = earlier_answer(session, key, digest)
-        if earlier is None:  # recorded before requests had fingerprints
-            raise mismatch() from None
-        return Answered(earlier, replayed=True)
-    session.add(
-        ExternalRequest(
-            partner_id=key.partner_id,
-            kind=key.kind,
-            channel=key.channel,
-            external_id=key.external_id,
-            fingerprint=digest,
-            answer=answer,
-        )
-    )
+        return _the_twins_answer(store.find(session, attempt.key), attempt)
+    store.keep(session, attempt, answer)
     session.flush()  # the unique key decides between concurrent first sends
     return Answered(answer, replayed=False)
+
+
+def _the_twins_answer(stored: Stored | None, attempt: Attempt) -> Answered:
+    if stored is None:  # the effect is there, recorded before requests had fingerprints
+        raise mismatch()
+    try:
+        attempt.replay(stored)
+    except Recorded as recorded:
+        return Answered(recorded.answer, replayed=True)
+    raise AssertionError("a stored record always replays or mismatches")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, false, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from app import clock
@@ -190,25 +191,50 @@ def _inherit_profile(loser: Member, survivor: Member) -> None:
     survivor.registered_at = min(survivor.registered_at, loser.registered_at)
 
 
+@dataclass(frozen=True)
+class Reference:
+    """Which member row a store system's reference names, as a WHERE clause; ``expired_qr``
+    is set when it is a card QR code past its expiry (a retry may still be answered)."""
+
+    condition: ColumnElement[bool]
+    expired_qr: rules.CardQr | None = None
+
+
+def reference(
+    *, kind: ReferenceKind, value: str, channel: str, secret: str | Sequence[str]
+) -> Reference:
+    """The row a reference names (before any merge is followed). Raises rules.QrInvalid
+    for a QR payload this server did not sign."""
+    if kind == ReferenceKind.CARD_NO:
+        return Reference(Member.card_no == value)
+    if kind == ReferenceKind.PHONE:
+        canonical = rules.canonical_phone(value)
+        return Reference(Member.phone == canonical if canonical else false())
+    if kind == ReferenceKind.UNIONID:
+        return Reference(Member.unionid == value)
+    if kind == ReferenceKind.QR_PAYLOAD:
+        try:
+            card = rules.decode_card_qr(secret=secret, payload=value, now=clock.now())
+        except rules.QrExpired as expired:
+            return Reference(Member.card_no == expired.qr.card_no, expired_qr=expired.qr)
+        return Reference(Member.card_no == card.card_no)
+    identities = select(MemberIdentity.member_id).where(
+        MemberIdentity.provider == PROVIDER_CHANNEL,
+        MemberIdentity.app_id == channel,
+        MemberIdentity.external_id == value,
+    )
+    return Reference(Member.id.in_(identities))
+
+
 def find_by_reference(
     session: Session, *, kind: ReferenceKind, value: str, channel: str, secret: str | Sequence[str]
 ) -> Member | None:
     """The member a store system names: card_no, phone, unionid, qr_payload or a channel
-    member id. Raises rules.QrInvalid / rules.QrExpired for a bad QR payload."""
-    if kind == ReferenceKind.CARD_NO:
-        member = find_by_card_no(session, value)
-    elif kind == ReferenceKind.PHONE:
-        member = find_by_phone(session, value)
-    elif kind == ReferenceKind.UNIONID:
-        member = find_by_unionid(session, value)
-    elif kind == ReferenceKind.QR_PAYLOAD:
-        card = rules.decode_card_qr(secret=secret, payload=value, now=clock.now())
-        member = find_by_card_no(session, card.card_no)
-    else:
-        identity = find_by_identity(
-            session, provider=PROVIDER_CHANNEL, app_id=channel, external_id=value
-        )
-        member = identity.member if identity is not None else None
+    member id, merges followed. Raises rules.QrInvalid / rules.QrExpired for a bad QR."""
+    named = reference(kind=kind, value=value, channel=channel, secret=secret)
+    if named.expired_qr is not None:
+        raise rules.QrExpired(named.expired_qr)
+    member = session.scalars(select(Member).where(named.condition)).one_or_none()
     return resolve(session, member)
 
 

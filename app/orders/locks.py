@@ -1,12 +1,19 @@
 """Every row lock of the orders context: an order row, taken after the member's points
-account (``app.locks``)."""
+account (``app.locks``); and the intake of the till's money paths, which locks the member
+and their account (and reads what the use case needs) in one statement."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import ColumnElement, Row, func, outerjoin, select
 from sqlalchemy.orm import Session
 
+from app.members.models import Member
 from app.orders.models import Order
+from app.points.models import PointsAccount, PointsLot
+from app.tiers.models import MemberTier
 
 
 def lock_order(
@@ -23,3 +30,36 @@ def lock_order(
         .with_for_update()
         .execution_options(populate_existing=True)
     ).one_or_none()
+
+
+def lock_intake(
+    session: Session, *, member: ColumnElement[bool], reads: Mapping[str, Any]
+) -> Row[Any] | None:
+    """The intake of an order or a till spend, in one statement: the member ``member``
+    names, their row and their points account locked together (members before points, as
+    ``app.locks`` orders them), their tier row, the soonest expiry of their open lots, and
+    the use case's own ``reads`` (scalar subqueries by name: the tier metric, the record of
+    the request's key). None when no member matches. The row's fields: ``Member``,
+    ``PointsAccount``, ``MemberTier``, ``soonest_expiry`` and each name of ``reads``."""
+    soonest = (
+        select(func.min(PointsLot.expires_at))
+        .where(PointsLot.member_id == Member.id, PointsLot.remaining > 0)
+        .scalar_subquery()
+    )
+    joined = outerjoin(Member, PointsAccount, PointsAccount.member_id == Member.id).outerjoin(
+        MemberTier, MemberTier.member_id == Member.id
+    )
+    query = (
+        select(
+            Member,
+            PointsAccount,
+            MemberTier,
+            soonest.label("soonest_expiry"),
+            *(read.label(name) for name, read in reads.items()),
+        )
+        .select_from(joined)
+        .where(member)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return session.execute(query).one_or_none()

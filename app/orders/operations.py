@@ -5,21 +5,33 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, Select, func, select, update
 from sqlalchemy.orm import Session
 
 from app.orders.models import Order, Refund
 from app.points import queries as points
+from app.tiers.metrics import OrderFacts
+
+
+def _spend_of(member_id: Any, start: datetime, end: datetime) -> Select[Any]:
+    return select(func.coalesce(func.sum(Order.amount_cents - Order.refunded_cents), 0)).where(
+        Order.member_id == member_id, Order.paid_at >= start, Order.paid_at < end
+    )
 
 
 def spend_between(session: Session, member_id: int, start: datetime, end: datetime) -> int:
     """Net spend (amount less refunds) of orders paid in [start, end)."""
-    total = session.scalar(
-        select(func.coalesce(func.sum(Order.amount_cents - Order.refunded_cents), 0)).where(
-            Order.member_id == member_id, Order.paid_at >= start, Order.paid_at < end
-        )
-    )
-    return int(total or 0)
+    return int(session.scalar(_spend_of(member_id, start, end)) or 0)
+
+
+def spend_of_member(member_id: ColumnElement[Any], start: datetime, end: datetime) -> Any:
+    """The ``spend_cents`` metric of one member, as a subquery correlated to ``member_id``."""
+    return _spend_of(member_id, start, end).scalar_subquery()
+
+
+def spend_gained(order: OrderFacts, start: datetime, end: datetime) -> int:
+    """A new order adds its amount to the spend of the window it was paid in."""
+    return order.amount_cents if start <= order.paid_at < end else 0
 
 
 def spend_by_member_between(

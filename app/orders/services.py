@@ -15,14 +15,13 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import clock
-from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.errors import Conflict, Forbidden, NotFound
 from app.external_ids import replay as external
-from app.members import operations as members
-from app.members import rules as member_rules
 from app.members.models import Member, ReferenceKind
+from app.orders import intake, recording
 from app.orders import locks as order_locks
-from app.orders.models import Order, OrderItem, Refund
+from app.orders.intake import MemberRef
+from app.orders.models import Order, Refund
 from app.outbox.events import Event, Topic
 from app.outbox.operations import emit
 from app.points import operations as points
@@ -30,8 +29,6 @@ from app.points import rules as points_rules
 from app.retry import RaceLost
 from app.tiers import operations as tiers
 from app.uow import UnitOfWork
-
-CREATABLE_REFERENCES = (ReferenceKind.PHONE, ReferenceKind.UNIONID, ReferenceKind.CHANNEL_MEMBER_ID)
 
 
 class Sender(Protocol):
@@ -47,42 +44,12 @@ class Sender(Protocol):
 
 
 @dataclass(frozen=True)
-class MemberRef:
-    kind: ReferenceKind
-    value: str
-
-
-@dataclass(frozen=True)
 class OrderOutcome:
     order_id: int
     member_id: int
     points_earned: int
     tier: dict[str, Any] | None
     replayed: bool
-
-
-def _member_for(
-    session: Session, ref: MemberRef, *, channel: str, secret: str | Sequence[str], create: bool
-) -> Member:
-    try:
-        member = members.find_by_reference(
-            session, kind=ref.kind, value=ref.value, channel=channel, secret=secret
-        )
-    except member_rules.QrExpired:
-        raise Conflict("The card QR code has expired.", reason="qr_expired") from None
-    except member_rules.QrInvalid:
-        raise ValidationFailed(
-            "The card QR code is not valid.", field="member.qr_payload"
-        ) from None
-    if member is not None:
-        return member
-    if create and ref.kind in CREATABLE_REFERENCES:
-        created = members.create_for_reference(
-            session, kind=ref.kind, value=ref.value, channel=channel
-        )
-        points.grant_signup_bonus(session, created.id)
-        return created
-    raise NotFound("No member matches.", field=f"member.{ref.kind}")
 
 
 def _outcome(answered: external.Answered) -> OrderOutcome:
@@ -163,10 +130,14 @@ def record_order(
         "coupon_codes": coupon_codes,
     }
 
-    def work(session: Session) -> dict[str, Any]:
-        if _existing_order(session, sender.id, channel, external_id) is not None:
-            raise external.ExternalIdTaken
-        owner = _member_for(session, member, channel=channel, secret=secret, create=True)
+    def work(session: Session, attempt: external.Attempt) -> dict[str, Any]:
+        policy, ladder = tiers.tier_policy(session), tiers.load_tiers(session)
+        metric = tiers.metric_subquery(policy, Member.id) if ladder else None
+        found = intake.for_order(
+            session, attempt, member, channel=channel, secret=secret, metric=metric
+        )
+        owner = found.member
+        before = recording.standing(session, found, ladder)
         order = Order(
             partner_id=sender.id,
             channel=channel,
@@ -176,65 +147,41 @@ def record_order(
             paid_at=paid_at,
             amount_cents=amount_cents,
             refunded_cents=0,
-            points_earned=0,
             points_reversed=0,
             coupon_codes=coupon_codes,
         )
-        session.add(order)
-        session.flush()  # the unique (partner_id, channel, external_id) decides duplicates
-        session.add_all(OrderItem(order_id=order.id, **item) for item in items)
-        earned = _earn_for_order(session, owner, order)
-        tier = tiers.upgrade_after_order(session, member_id=owner.id, order_id=order.id)
-        # Both set last, so the order row is updated once, at commit.
-        order.points_earned, order.tier_after = earned, tiers.tier_view(tier)
-        emit(session, _order_recorded(order, earned))
+        order.points_earned = recording.points_for(session, found, order, before.tier)
+        value, lifted = recording.write(
+            session,
+            order,
+            items,
+            found=found,
+            before=before,
+            policy=policy,
+            additive=metric is not None,
+        )
+        if lifted is not None:
+            tiers.lift_after_order(
+                session,
+                member_id=owner.id,
+                before=before,
+                to=lifted,
+                value=value,
+                order_id=order.id,
+                policy=policy,
+            )
+        emit(session, recording.recorded(order))
         return {
             "order_id": order.id,
             "member_id": owner.id,
-            "points_earned": earned,
+            "points_earned": order.points_earned,
             "tier": order.tier_after,
         }
 
     key = external.ExternalKey(sender.id, "order", external_id, channel)
-    return _outcome(external.run_once(uow=uow, key=key, request=request, work=work))
-
-
-def _order_recorded(order: Order, earned: int) -> Event:
-    payload = {
-        "order_id": order.id,
-        "member_id": order.member_id,
-        "channel": order.channel,
-        "external_id": order.external_id,
-        "store_code": order.store_code,
-        "amount_cents": order.amount_cents,
-        "points_earned": earned,
-        "paid_at": order.paid_at.isoformat(),
-    }
-    return Event(Topic.ORDER_RECORDED, payload, member_id=order.member_id)
-
-
-def _earn_for_order(session: Session, owner: Member, order: Order) -> int:
-    rules = points.points_rules(session)
-    birthday_pct = 100
-    if owner.birthday and owner.birthday.month == clock.to_local(order.paid_at).month:
-        birthday_pct = rules.birthday_month_multiplier_pct
-    earned = points_rules.points_for_amount(
-        order.amount_cents,
-        points_per_yuan=rules.points_per_yuan,
-        tier_pct=tiers.multiplier_pct(session, owner.id),
-        birthday_pct=birthday_pct,
+    return _outcome(
+        external.run_once(uow=uow, key=key, request=request, work=work, work_reads_record=True)
     )
-    if earned > 0:
-        points.earn(
-            session,
-            member_id=owner.id,
-            points=earned,
-            order_id=order.id,
-            reason_code=points_rules.ReasonCode.ORDER,
-            note=f"order {order.channel}/{order.external_id}",
-            idempotency_key=f"order:{order.id}",
-        )
-    return earned
 
 
 @dataclass(frozen=True)
@@ -265,7 +212,7 @@ def record_refund(
         "amount_cents": amount_cents,
     }
 
-    def work(session: Session) -> dict[str, Any]:
+    def work(session: Session, _attempt: external.Attempt) -> dict[str, Any]:
         earlier = session.scalars(
             select(Refund.id).where(
                 Refund.partner_id == sender.id,
@@ -372,25 +319,28 @@ def redeem_at_till(
         "store_code": store_code,
     }
     ledger_key = f"till:{sender.id}:{external_id}"
+    record = intake.LedgerRecord(ledger_key)
 
-    def work(session: Session) -> dict[str, Any]:
-        if points.entry_by_key(session, ledger_key) is not None:
-            raise external.ExternalIdTaken
-        owner = _member_for(session, member, channel=channel, secret=secret, create=False)
+    def work(session: Session, attempt: external.Attempt) -> dict[str, Any]:
+        found = intake.for_till(session, attempt, record, member, channel=channel, secret=secret)
         where = f" at {store_code}" if store_code else ""
         entry = points.spend(
             session,
-            member_id=owner.id,
+            member_id=found.member.id,
             points=points_to_spend,
             reason_code=points_rules.ReasonCode.REDEMPTION,
             note=f"till redemption {external_id}{where}",
             idempotency_key=ledger_key,
+            key_is_new=found.held,
+            request_fingerprint=attempt.digest,
         )
-        return {"member_id": owner.id, "balance": entry.balance_after}
+        return {"member_id": found.member.id, "balance": entry.balance_after}
 
     # A retry is answered before the member is looked up: even if the card QR has expired.
     key = external.ExternalKey(sender.id, "till_spend", external_id)
-    answered = external.run_once(uow=uow, key=key, request=request, work=work)
+    answered = external.run_once(
+        uow=uow, key=key, request=request, work=work, store=record, work_reads_record=True
+    )
     return RedeemOutcome(
         answered.answer["member_id"], answered.answer["balance"], answered.replayed
     )

@@ -6,6 +6,10 @@ in ascending member id.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -24,8 +28,41 @@ class MergedMeanwhile(RaceLost):
         self.survivor_id = survivor_id
 
 
+@dataclass(frozen=True)
+class Held:
+    """An account locked by a composed read (the order or till intake, app.orders.locks)
+    with its member's row, so the merge check is already done, and the soonest expiry of
+    its open lots as read under that lock (None: no open lot)."""
+
+    account: PointsAccount
+    soonest_expiry: datetime | None
+
+
+def _held(session: Session) -> dict[int, Held]:
+    """The accounts composed reads locked in this session's current transaction."""
+    transaction = session.get_transaction()
+    registry: tuple[Any, dict[int, Held]] | None = session.info.get("held_accounts")
+    if registry is None or registry[0] is not transaction:
+        registry = (transaction, {})
+        session.info["held_accounts"] = registry
+    return registry[1]
+
+
+def hold(session: Session, held: Held) -> None:
+    """Record an account that a composed read locked, with its member, in this transaction."""
+    _held(session)[held.account.member_id] = held
+
+
+def held_account(session: Session, member_id: int) -> Held | None:
+    """The account a composed read locked in this transaction, if one did."""
+    return _held(session).get(member_id)
+
+
 def lock_account(session: Session, member_id: int) -> PointsAccount:
     """The member's account row, locked until the transaction ends (created on first use)."""
+    held = held_account(session, member_id)
+    if held is not None:
+        return held.account
     account = _select_for_update(session, member_id)
     if account is None:
         _insert_account_if_missing(session, member_id)

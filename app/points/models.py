@@ -61,6 +61,8 @@ class PointsEntry(Base):
     balance_after: Mapped[int] = mapped_column(BigInteger)
     # Retries of the same spend or earn find this and change nothing.
     idempotency_key: Mapped[str | None] = mapped_column(BinaryString(160), unique=True)
+    # A till spend's request fingerprint: the entry is that request's record (app.external_ids).
+    request_fingerprint: Mapped[str | None] = mapped_column(String(64))
     order_id: Mapped[int | None] = mapped_column(BigId)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow_column_default)
 

@@ -16,7 +16,7 @@ from app.outbox.events import Event, Topic
 from app.outbox.operations import emit
 from app.settings.operations import read_typed
 from app.tiers import rules
-from app.tiers.metrics import METRICS
+from app.tiers.metrics import METRICS, OrderFacts
 from app.tiers.models import MemberTier, Tier, TierChange
 
 POLICY_KEY = "tier_policy"
@@ -56,18 +56,51 @@ class Standing:
 
 def standing(session: Session, member_id: int, tiers: list[rules.TierRef]) -> Standing:
     """The member's tier: their recorded one, or the base tier (threshold 0) if none."""
-    row = session.get(MemberTier, member_id)
+    return standing_of(session.get(MemberTier, member_id), tiers)
+
+
+def standing_of(row: MemberTier | None, tiers: list[rules.TierRef]) -> Standing:
+    """The standing a member's tier row (already read) gives on this ladder."""
     if row is None:
         return Standing(rules.tier_for_value(tiers, 0), None)
     by_code = {tier.code: tier for tier in tiers}
     return Standing(by_code.get(row.tier_code or ""), row.retain_until)
 
 
+def multiplier_of(tier: rules.TierRef | None) -> int:
+    """The points multiplier a tier brings (100: none)."""
+    return int(tier.benefits.get("points_multiplier_pct", 100)) if tier else 100
+
+
+def window_now(policy: rules.TierPolicy) -> tuple[datetime, datetime]:
+    """[start, end) of the assessment window that contains this moment."""
+    return rules.window_bounds(policy.window, clock.now(), clock.business_tz())
+
+
+def metric_subquery(policy: rules.TierPolicy, member_id: Any) -> Any | None:
+    """One member's metric as a scalar subquery correlated to ``member_id``, when the
+    metric's source offers one and what an order adds to it (else None: read the value
+    once the order is in, with ``metric_value``)."""
+    source = METRICS.source(policy.metric)
+    if source.one_member is None or source.gained_by_order is None:
+        return None
+    return source.one_member(member_id, *window_now(policy))
+
+
+def value_after_order(policy: rules.TierPolicy, before: int, order: OrderFacts) -> int:
+    """The member's metric once ``order`` is recorded, from its value before (only for a
+    metric with a subquery: see ``metric_subquery``)."""
+    gained = METRICS.source(policy.metric).gained_by_order
+    if gained is None:
+        raise ValueError(f"the {policy.metric} metric is read, not added to")
+    return before + gained(order, *window_now(policy))
+
+
 def metric_values(
     session: Session, policy: rules.TierPolicy, now: datetime, member_ids: list[int] | None
 ) -> dict[int, int]:
     start, end = rules.window_bounds(policy.window, now, clock.business_tz())
-    return METRICS.source(policy.metric)(session, start, end, member_ids)
+    return METRICS.source(policy.metric).values(session, start, end, member_ids)
 
 
 def metric_value(session: Session, member_id: int, policy: rules.TierPolicy, now: datetime) -> int:
@@ -80,8 +113,7 @@ def current_tier(session: Session, member_id: int) -> rules.TierRef | None:
 
 
 def multiplier_pct(session: Session, member_id: int) -> int:
-    tier = current_tier(session, member_id)
-    return int(tier.benefits.get("points_multiplier_pct", 100)) if tier else 100
+    return multiplier_of(current_tier(session, member_id))
 
 
 def change_tier(
@@ -125,29 +157,36 @@ def _announce(session: Session, change: TierChange) -> None:
     emit(session, Event(Topic.TIER_CHANGED, payload, member_id=change.member_id))
 
 
-def upgrade_after_order(session: Session, *, member_id: int, order_id: int) -> rules.TierRef | None:
-    """Lift the member at once if the order carried them over a threshold; never lower."""
-    tiers = load_tiers(session)
-    before = standing(session, member_id, tiers)
-    if not tiers:
-        return before.tier
-    policy = tier_policy(session)
-    now = clock.now()
-    value = metric_value(session, member_id, policy, now)
-    target = rules.upgrade_to(tiers, before.tier, value)
-    if target is None:
-        return before.tier
+def tier_after_order(
+    session: Session, before: Standing, value: int
+) -> tuple[rules.TierRef | None, rules.TierRef | None]:
+    """The tier a member holds once an order carried their metric to ``value`` (never
+    lower than before), and the tier they are lifted to (None: no lift)."""
+    target = rules.upgrade_to(load_tiers(session), before.tier, value)
+    return (target or before.tier), target
+
+
+def lift_after_order(
+    session: Session,
+    *,
+    member_id: int,
+    before: Standing,
+    to: rules.TierRef,
+    value: int,
+    order_id: int,
+    policy: rules.TierPolicy,
+) -> None:
+    """Record the lift an order earned, at once (assessment only ever lowers later)."""
     change_tier(
         session,
         member_id=member_id,
         before=before,
-        to=target,
+        to=to,
         value=value,
         reason=f"order {order_id}",
-        now=now,
+        now=clock.now(),
         retention_days=policy.retention_days,
     )
-    return target
 
 
 def card_tier(session: Session, member_id: int) -> tuple[dict[str, Any] | None, dict[str, Any]]:

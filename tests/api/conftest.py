@@ -1,5 +1,6 @@
 """Fixtures the HTTP tests share: members logged in through the simulator, admins with a
-token, row counts, and the consumer at the till the open-API tests use."""
+token and operators' and analysts' headers, row counts, and the consumer at the till the
+open-API tests use."""
 
 from __future__ import annotations
 
@@ -61,6 +62,18 @@ def admin_token(client: FlaskClient, session: Session) -> Callable[[str], str]:
         return str(answer.get_json()["token"])
 
     return _token
+
+
+@pytest.fixture
+def operator(frozen: Any, admin_token: Callable[[str], str]) -> dict[str, str]:
+    """The headers of a signed-in operator, whose token is issued at the frozen time."""
+    return bearer(admin_token("operator"))
+
+
+@pytest.fixture
+def analyst(frozen: Any, admin_token: Callable[[str], str]) -> dict[str, str]:
+    """The headers of a signed-in analyst, whose token is issued at the frozen time."""
+    return bearer(admin_token("analyst"))
 
 
 @pytest.fixture

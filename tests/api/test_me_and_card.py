@@ -1,8 +1,8 @@
 """GET/PATCH /mp/v1/me and GET /mp/v1/card over HTTP, held to the contract: the answers'
 fields, the validation only the HTTP layer does, and that the token alone decides whose
 data is read or changed. What a profile change and the card do is tested against the
-services: tests/services/test_profile_and_card.py, and test_tiers.py and
-test_points_ledger.py for the card's tier, growth and points."""
+services: tests/services/test_profile_and_card.py, and test_tier_ladder.py and
+test_points_reading.py for the card's tier, growth and points."""
 
 from __future__ import annotations
 

@@ -4,7 +4,8 @@ given and a spend without the member present are 403, and the partner commands g
 change those rights on the running API.
 
 The rules themselves (fingerprints, isolation, channels, presence) are tested against the
-services in tests/services/test_orders.py and tests/services/test_admins_partners.py."""
+services in tests/services/test_order_replays.py, test_order_partners.py and
+test_partners.py."""
 
 # ruff: noqa: PLR0917 - pytest passes fixtures by name; a test asks for what it needs
 
@@ -51,7 +52,7 @@ def assert_reveals_nothing(error: dict[str, Any], *secrets: Any) -> None:
 
 # --- 1. replays compare the whole request ---
 # Over HTTP once, for any field of an order; each field of orders, refunds and spends, and
-# the replay of an equal request, against the services (tests/services/test_orders.py).
+# the replay of an equal request, against the services (tests/services/test_order_replays.py).
 
 ORDER_CHANGES = st.one_of(
     st.builds(lambda n: {"amount_cents": n}, st.integers(0, 10**9).filter(lambda n: n != 12_345)),

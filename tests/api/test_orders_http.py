@@ -3,7 +3,8 @@
 
 The contract only: each answer's status and shape, replays, the request checks only the
 HTTP layer makes, signatures, and how domain errors are answered. What the orders earn,
-refund and spend is tested against the services in tests/services/test_orders.py."""
+refund and spend is tested against the services in tests/services/test_order_*.py and
+test_till_redemption.py."""
 
 # ruff: noqa: PLR0917 - pytest passes fixtures by name; a test asks for what it needs
 
@@ -86,7 +87,7 @@ class TestRecordOrder:
 
 
 class TestMemberReference:
-    """Finding the member by each kind of reference: tests/services/test_orders.py."""
+    """Finding the member by each kind of reference: tests/services/test_order_recording.py."""
 
     def test_a_forged_qr_payload_is_422_naming_it(self, client, partner, member, count):
         payload = card_qr(client, member)
@@ -201,7 +202,7 @@ def ordered(client, partner, card_no, member_id) -> dict[str, Any]:
 
 
 class TestRefund:
-    """Proportions, debts and what a refund may refund: tests/services/test_orders.py."""
+    """Proportions, debts and what a refund may refund: tests/services/test_order_refunds.py."""
 
     def test_a_refund_is_201_with_the_points_reversed_and_the_debt_added(
         self, client, partner, ordered
@@ -240,7 +241,8 @@ class TestRefund:
 
 
 class TestRedeem:
-    """Who may spend by which reference, and replays: tests/services/test_orders.py."""
+    """Who may spend by which reference, and replays: tests/services/test_order_partners.py
+    and test_order_replays.py."""
 
     @pytest.fixture
     def thousand(self, client, partner, card_no, member_id) -> None:

@@ -19,8 +19,9 @@ from sqlalchemy import Engine, func, select
 from app.admins.operations import CLI
 from app.external_ids.models import ExternalRequest
 from app.orders.models import Order, Refund
+from app.partners.models import Partner
 from app.partners.services import create_partner
-from app.points.models import PointsAccount
+from app.points.models import PointsAccount, PointsEntry
 from tests.integration.test_concurrency import ORDERS, REDEEM, REFUNDS, T0, order_body
 from tests.support.http import bearer, log_in
 from tests.support.signing import PartnerKeys, open_post
@@ -66,6 +67,11 @@ def race(app: Flask, count: int, call: Callable[[FlaskClient, int], Any]) -> lis
 def count_where(engine: Engine, model: Any, *where: Any) -> int:
     with engine.connect() as connection:
         return int(connection.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+def keys_partner_id(engine: Engine, keys: PartnerKeys) -> int:
+    with engine.connect() as connection:
+        return int(connection.scalar(select(Partner.id).where(Partner.app_key == keys.app_key)))
 
 
 def balance(engine: Engine, member_id: int) -> int:
@@ -148,5 +154,9 @@ def test_refunds_and_till_spends_replayed_at_once_take_effect_once(live, new_par
         assert Counter(status for status, _ in answers) == {201: 1, 200: 9}, answers
         assert len({raw for _, raw in answers}) == 1
     assert count_where(engine, Refund, Refund.external_id == "rf-1") == 1
-    assert count_where(engine, ExternalRequest, ExternalRequest.external_id == "till-1") == 1
+    assert count_where(engine, ExternalRequest, ExternalRequest.external_id == "rf-1") == 1
+    # a till spend is recorded by its ledger entry: one entry, with the request's fingerprint
+    till_key = PointsEntry.idempotency_key == f"till:{keys_partner_id(engine, keys)}:till-1"
+    fingerprinted = PointsEntry.request_fingerprint.is_not(None)
+    assert count_where(engine, PointsEntry, till_key, fingerprinted) == 1
     assert balance(engine, member["member"]["id"]) == 1_000 - 100 - 50

@@ -1,6 +1,7 @@
 """Fixtures for service tests: the real mini-program adapter against the simulator, the
-store systems orders come from, and committing sessions for the concurrency tests (which
-need several real transactions)."""
+store systems orders come from, the clock stopped at T0, the points rules, the member the
+order tests find and the tier ladder, and committing sessions for the concurrency tests
+(which need several real transactions)."""
 
 from __future__ import annotations
 
@@ -9,18 +10,23 @@ from itertools import count as counter
 from typing import Any
 
 import pytest
+import time_machine
 from sqlalchemy import Engine, delete
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import clock
 from app.db import make_session_factory
 from app.members import services as members
-from app.members.models import Member
+from app.members.models import PROVIDER_CHANNEL, Member
 from app.onboarding import services as onboarding
 from app.orders import services as orders
 from app.uow import UnitOfWork
+from tests.factories import IdentityFactory, MemberFactory
 from tests.factories.orders import item
 from tests.factories.partners import SENDER, add_senders
+from tests.factories.settings import set_points_rules, set_tier_policy
+from tests.factories.tiers import make_ladder
+from tests.support.clock import T0
 from tests.support.rows import NewRows
 from tests.support.settings import SECRET_KEY
 from tests.support.wechat import MP_APPID, MP_SECRET, login_code, phone_code
@@ -117,3 +123,40 @@ def place_order(uow: UnitOfWork, senders: None) -> Callable[..., Any]:
         )
 
     return place
+
+
+@pytest.fixture
+def frozen() -> Iterator[Any]:
+    """The clock stopped at T0 (tests/support/clock.py): ``shift`` and ``move_to`` move it."""
+    with time_machine.travel(T0, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def rules_set(session: Session, senders: None, frozen: Any) -> Session:
+    """The default points rules in force, the store systems in place, the clock at T0."""
+    set_points_rules(session)
+    return session
+
+
+@pytest.fixture
+def member(rules_set: Session) -> Member:
+    """A member the till knows by card, phone, unionid and the POS channel's own id."""
+    member = MemberFactory(phone="13800138000", unionid="u-member-1")
+    IdentityFactory(member=member, provider=PROVIDER_CHANNEL, app_id="pos", external_id="POS-9")
+    return member
+
+
+@pytest.fixture
+def ladder(session: Session, senders: None, frozen: Any) -> Session:
+    """basic 0 (x1), gold 1000 yuan (x1.5), diamond 5000 yuan (x2); a year's spend,
+    retained for 30 days."""
+    set_points_rules(session)
+    make_ladder()
+    set_tier_policy(
+        session,
+        metric="spend_cents",
+        window={"kind": "rolling_days", "days": 365},
+        retention_days=30,
+    )
+    return session

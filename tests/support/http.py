@@ -1,5 +1,6 @@
 """HTTP helpers: consumers logged in through the simulator, bearer headers, the error
-envelope of API.md, and the consumer at the till the open-API tests share."""
+envelope of API.md and the fields a validation error names, and the consumer at the till the
+open-API tests share."""
 
 from __future__ import annotations
 
@@ -48,3 +49,8 @@ def assert_envelope(response: Any, status: int, code: str) -> dict[str, Any]:
     assert isinstance(error["message"], str) and error["message"]
     assert isinstance(error["details"], dict)
     return dict(error)
+
+
+def fields_of(response: Any) -> dict[str, Any]:
+    """The fields a 422 validation_error names, each with what is wrong with it."""
+    return dict(assert_envelope(response, 422, "validation_error")["details"]["fields"])

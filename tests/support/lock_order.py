@@ -19,7 +19,14 @@ def locked_contexts(state: ORMExecuteState) -> list[str]:
     """The contexts whose rows a statement locks with FOR UPDATE (none for other statements)."""
     if not state.is_select or getattr(state.statement, "_for_update_arg", None) is None:
         return []
-    return sorted({mapper.class_.__module__.split(".")[1] for mapper in state.all_mappers})
+    contexts = {mapper.class_.__module__.split(".")[1] for mapper in state.all_mappers}
+    # One statement locking several contexts takes them as it joins them; it must join them
+    # in the declared order, which is the order checked here.
+    return sorted(contexts, key=lambda name: (_rank(name), name))
+
+
+def _rank(context: str) -> int:
+    return LOCK_ORDER.index(context) if context in LOCK_ORDER else len(LOCK_ORDER)
 
 
 def violation(taken: list[str], context: str) -> str | None:
@@ -32,7 +39,7 @@ def violation(taken: list[str], context: str) -> str | None:
     others = [earlier for earlier in taken if earlier != context]
     if context in LOCKED_ALONE or any(earlier in LOCKED_ALONE for earlier in others):
         return f"{context} locked with {others}: it is locked alone" if others else None
-    later = [earlier for earlier in others if LOCK_ORDER.index(earlier) > LOCK_ORDER.index(context)]
+    later = [earlier for earlier in others if _rank(earlier) > _rank(context)]
     return f"{context} locked after {later}" if later else None
 
 

@@ -31,6 +31,7 @@ def write_entry(
     note: str | None = None,
     order_id: int | None = None,
     idempotency_key: str | None = None,
+    request_fingerprint: str | None = None,
 ) -> PointsEntry:
     """Move the (locked) account's balance by ``delta`` and record it as one entry."""
     account.balance += delta
@@ -46,6 +47,7 @@ def write_entry(
         balance_after=account.balance,
         order_id=order_id,
         idempotency_key=idempotency_key,
+        request_fingerprint=request_fingerprint,
     )
     session.add(entry)
     session.flush()

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from app.points import rules
+from app.points.locks import held_account
 from app.points.models import PointsAccount, PointsEntry, PointsLot
 from app.points.operations.ledger import write_entry
 
@@ -38,8 +39,18 @@ def live_lots(session: Session, account: PointsAccount, now: datetime) -> list[P
     return [lot for lot in lots if lot.expires_at > now]
 
 
+def none_overdue(session: Session, account: PointsAccount, now: datetime) -> bool:
+    """Known without a read: the read that locked the account saw its soonest open lot
+    expire after ``now`` (or no open lot). Lots only ever expire later than that within
+    the transaction: new ones expire in the future, taken ones have less left."""
+    held = held_account(session, account.member_id)
+    return held is not None and (held.soonest_expiry is None or held.soonest_expiry > now)
+
+
 def expire_overdue(session: Session, account: PointsAccount, now: datetime) -> PointsEntry | None:
     """Write off what is left of the (locked) account's lots past their expiry."""
+    if none_overdue(session, account, now):
+        return None
     overdue = session.scalars(
         select(PointsLot).where(
             PointsLot.member_id == account.member_id,
@@ -48,6 +59,33 @@ def expire_overdue(session: Session, account: PointsAccount, now: datetime) -> P
         )
     )
     return write_off(session, account, list(overdue))
+
+
+def lots_covering(
+    session: Session, account: PointsAccount, points: int, now: datetime
+) -> list[PointsLot]:
+    """The (locked) account's open lots, soonest expiry first, that a spend of ``points``
+    takes from, and no more: what it reads does not grow with the member's open lots.
+    Lots past their expiry must have been written off first (expire_overdue)."""
+    running = func.sum(PointsLot.remaining).over(order_by=(PointsLot.expires_at, PointsLot.id))
+    ranked = (
+        select(PointsLot, running.label("running"))
+        .where(
+            PointsLot.member_id == account.member_id,
+            PointsLot.remaining > 0,
+            PointsLot.expires_at > now,
+        )
+        .subquery()
+    )
+    lot = aliased(PointsLot, ranked)
+    # A lot is needed while what the lots before it hold is short of the spend.
+    return list(
+        session.scalars(
+            select(lot)
+            .where(ranked.c.running - ranked.c.remaining < points)
+            .order_by(ranked.c.expires_at, ranked.c.id)
+        )
+    )
 
 
 def write_off(

@@ -12,7 +12,7 @@ from app.points.locks import lock_account
 from app.points.models import PointsEntry
 from app.points.operations.earning import earn
 from app.points.operations.ledger import entry_by_key, write_entry
-from app.points.operations.lots import consume, live_lots
+from app.points.operations.lots import consume, expire_overdue, lots_covering
 
 
 def _merged_into(session: Session, former_id: int, member_id: int) -> bool:
@@ -30,15 +30,18 @@ def spend(
     note: str | None = None,
     kind: str = "spend",
     idempotency_key: str | None = None,
+    key_is_new: bool = False,
+    request_fingerprint: str | None = None,
 ) -> PointsEntry:
     """Take points from the lots that expire first; InsufficientPoints when short.
 
-    With an ``idempotency_key`` already used, answers that first entry and changes nothing.
+    With an ``idempotency_key`` already used, answers that first entry and changes nothing
+    (``key_is_new``: the caller read under the account's lock that no entry has it).
     """
     if points <= 0:
         raise ValidationFailed("points to spend must be positive", field="points")
     account = lock_account(session, member_id)
-    if idempotency_key is not None:
+    if idempotency_key is not None and not key_is_new:
         earlier = entry_by_key(session, idempotency_key)
         if earlier is not None:
             same_member = earlier.member_id == member_id or _merged_into(
@@ -47,10 +50,11 @@ def spend(
             if not same_member or earlier.delta != -points:
                 raise IdempotencyMismatch("This external_id was used for another redemption.")
             return earlier
-    lots = live_lots(session, account, clock.now())
+    now = clock.now()
+    expire_overdue(session, account, now)  # the balance is what the member can spend now
     if account.balance < points:
         raise InsufficientPoints(balance=account.balance, requested=points)
-    shortfall = consume(session, lots, points)
+    shortfall = consume(session, lots_covering(session, account, points, now), points)
     if shortfall:
         raise AssertionError("open lots disagree with the balance")
     return write_entry(
@@ -61,6 +65,7 @@ def spend(
         reason_code=reason_code,
         note=note,
         idempotency_key=idempotency_key,
+        request_fingerprint=request_fingerprint,
     )
 
 

@@ -1,15 +1,12 @@
-"""Admin accounts and partner credentials: created with an audit entry, checked at login;
-partners' channels and trust; the audit log as operators read it."""
-
-# ruff: noqa: PLR0917 - pytest passes fixtures by name; a test asks for what it needs
+"""Admin accounts: created with an audit entry that holds no password, named by a policy
+and given a password hard to guess; log-ins audited with the source address; disabled
+accounts and reset passwords refused at once; the audit log as operators read it."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.admins import services as admins
@@ -17,9 +14,9 @@ from app.admins.models import AdminUser, AuditEntry
 from app.admins.operations import CLI, Actor
 from app.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from app.partners import services as partners
-from app.partners.models import Partner
 from app.uow import UnitOfWork
 from tests.factories import AdminFactory
+from tests.support.audit import audit_entries
 from tests.support.rows import NewRows, reload
 from tests.support.settings import SECRET_KEY
 
@@ -29,11 +26,6 @@ PASSWORD = "correct horse battery"
 def _create(uow: UnitOfWork, username: str = "ops-li", **kw: object) -> AdminUser:
     args: dict[str, object] = {"actor": CLI, "password": PASSWORD, "role": "operator"} | kw
     return admins.create_admin(uow=uow, username=username, **args)  # type: ignore[arg-type]
-
-
-def _audit(session: Session, action: str) -> list[AuditEntry]:
-    session.expire_all()
-    return list(session.scalars(select(AuditEntry).where(AuditEntry.action == action)))
 
 
 # admins
@@ -52,7 +44,7 @@ def test_create_admin_stores_a_hash_and_writes_the_audit_log(
         True,
     )
     assert PASSWORD not in stored.password_hash
-    (entry,) = _audit(session, "admin.create")
+    (entry,) = audit_entries(session, "admin.create")
     assert (entry.actor_type, entry.actor_name, entry.actor_id) == ("cli", "cli", None)
     assert (entry.target_type, entry.target_id) == ("admin_user", str(admin.id))
     assert entry.before is None
@@ -68,7 +60,7 @@ def test_the_audit_log_names_an_admin_actor(uow: UnitOfWork, session: Session) -
 
     _create(uow, actor=Actor(type="admin", name="root", id=root.id))
 
-    (entry,) = _audit(session, "admin.create")
+    (entry,) = audit_entries(session, "admin.create")
     assert (entry.actor_type, entry.actor_name, entry.actor_id) == ("admin", "root", root.id)
 
 
@@ -82,7 +74,7 @@ def test_a_duplicate_username_is_a_conflict_and_audits_nothing(
 
     assert caught.value.details == {"field": "username"}
     assert rows.added(AdminUser) == 1
-    assert len(_audit(session, "admin.create")) == 1
+    assert len(audit_entries(session, "admin.create")) == 1
     # The failed attempt left the session usable: the next creation works.
     assert _create(uow, "ops-wang").username == "ops-wang"
 
@@ -134,11 +126,11 @@ def test_log_ins_are_audited_with_the_source_address(uow: UnitOfWork, session: S
                 uow=uow, username=username, password="wrong guess", address="10.0.0.8"
             )
 
-    (ok,) = _audit(session, "admin.login")
+    (ok,) = audit_entries(session, "admin.login")
     assert (ok.actor_type, ok.actor_name, ok.actor_id) == ("admin", "ops-li", admin.id)
     assert (ok.target_id, ok.after) == (str(admin.id), {"address": "10.0.0.7"})
     assert reload(session, AdminUser, admin.id).last_login_at is not None
-    failed = _audit(session, "admin.login_failed")
+    failed = audit_entries(session, "admin.login_failed")
     assert [(e.target_id, e.after) for e in failed] == [
         (str(admin.id), {"username": "ops-li", "address": "10.0.0.8"}),
         (None, {"username": "nobody", "address": "10.0.0.8"}),
@@ -159,7 +151,7 @@ def test_a_disabled_account_is_refused_at_once_and_the_change_audited(
     assert admins.get_admin(uow=uow, admin_id=admin.id) is None
     with pytest.raises(Unauthorized):
         admins.authenticate_admin(uow=uow, username="ops-li", password=PASSWORD)
-    (entry,) = _audit(session, "admin.disable")
+    (entry,) = audit_entries(session, "admin.disable")
     assert (entry.before, entry.after) == ({"active": True}, {"active": False})
     with pytest.raises(NotFound):
         admins.disable_admin(uow=uow, actor=CLI, username="nobody")
@@ -178,7 +170,7 @@ def test_a_password_reset_follows_the_policy_and_replaces_the_old_one(
     with pytest.raises(Unauthorized):
         admins.authenticate_admin(uow=uow, username="ops-li", password=PASSWORD)
     assert admins.authenticate_admin(uow=uow, username="ops-li", password="Vermilion-Kite-2031")
-    (entry,) = _audit(session, "admin.reset_password")
+    (entry,) = audit_entries(session, "admin.reset_password")
     assert (entry.actor_type, entry.before, entry.after) == ("cli", None, None)
 
 
@@ -212,189 +204,6 @@ def test_a_disabled_admin_cannot_log_in(uow: UnitOfWork, session: Session) -> No
     with pytest.raises(Unauthorized):
         admins.authenticate_admin(uow=uow, username="ops-li", password=PASSWORD)
     assert admins.get_admin(uow=uow, admin_id=admin.id) is None
-
-
-# partners
-
-
-def test_create_partner_is_audited_and_found_with_its_secret(
-    uow: UnitOfWork, session: Session
-) -> None:
-    credentials = partners.create_partner(
-        uow=uow, actor=CLI, name="  POS 上海  ", secret_key=SECRET_KEY
-    )
-
-    stored = reload(session, Partner, credentials.partner_id)
-    assert stored.name == "POS 上海"
-    assert stored.app_key == credentials.app_key
-    assert credentials.app_key.startswith("hk_")
-    assert credentials.app_secret not in stored.secret_encrypted
-    (entry,) = _audit(session, "partner.create")
-    assert (entry.actor_type, entry.target_type, entry.target_id) == (
-        "cli",
-        "partner",
-        str(credentials.partner_id),
-    )
-    assert entry.after == {
-        "name": "POS 上海",
-        "app_key": credentials.app_key,
-        "channels": None,
-        "trusted": False,
-    }
-    assert credentials.app_secret not in json.dumps(entry.after)
-
-    found = partners.find_partner(uow=uow, app_key=credentials.app_key, secret_key=SECRET_KEY)
-    assert found == partners.PartnerPrincipal(
-        credentials.partner_id, "POS 上海", credentials.app_key, credentials.app_secret
-    )
-
-
-def test_each_partner_gets_its_own_credentials(uow: UnitOfWork) -> None:
-    first = partners.create_partner(uow=uow, actor=CLI, name="POS", secret_key=SECRET_KEY)
-    second = partners.create_partner(uow=uow, actor=CLI, name="POS", secret_key=SECRET_KEY)
-
-    assert first.app_key != second.app_key
-    assert first.app_secret != second.app_secret
-
-
-@pytest.mark.parametrize("name", ["", "   ", "x" * 65])
-def test_a_partner_needs_a_name(
-    uow: UnitOfWork, session: Session, name: str, rows: NewRows
-) -> None:
-    with pytest.raises(ValidationFailed):
-        partners.create_partner(uow=uow, actor=CLI, name=name, secret_key=SECRET_KEY)
-    assert rows.added(Partner) == 0
-
-
-def test_a_disabled_partner_is_not_found(uow: UnitOfWork, session: Session) -> None:
-    credentials = partners.create_partner(uow=uow, actor=CLI, name="ERP", secret_key=SECRET_KEY)
-    reload(session, Partner, credentials.partner_id).active = False
-    session.flush()
-
-    assert (
-        partners.find_partner(uow=uow, app_key=credentials.app_key, secret_key=SECRET_KEY) is None
-    )
-
-
-def test_unknown_keys_and_a_rotated_secret_key_find_nothing(uow: UnitOfWork) -> None:
-    credentials = partners.create_partner(uow=uow, actor=CLI, name="ERP", secret_key=SECRET_KEY)
-
-    assert partners.find_partner(uow=uow, app_key="hk_unknown", secret_key=SECRET_KEY) is None
-    assert (
-        partners.find_partner(uow=uow, app_key=credentials.app_key.upper(), secret_key=SECRET_KEY)
-        is None
-    )
-    assert (
-        partners.find_partner(uow=uow, app_key=credentials.app_key, secret_key="rotated" * 8)
-        is None
-    )
-
-
-def test_a_partner_carries_its_channels_and_trust(uow: UnitOfWork, session: Session) -> None:
-    credentials = partners.create_partner(
-        uow=uow,
-        actor=CLI,
-        name="Tmall shop",
-        secret_key=SECRET_KEY,
-        channels=["tmall", "pos", "tmall"],
-        trusted=True,
-    )
-
-    stored = reload(session, Partner, credentials.partner_id)
-    assert (stored.channels, stored.trusted) == (["pos", "tmall"], True)
-    found = partners.find_partner(uow=uow, app_key=credentials.app_key, secret_key=SECRET_KEY)
-    assert found is not None
-    assert (found.channels, found.trusted) == (("pos", "tmall"), True)
-    assert found.may_use_channel("pos") and not found.may_use_channel("jd")
-
-
-@pytest.mark.parametrize(
-    "channels", [[], [""], ["POS"], ["pos", ""], ["pos", "tm all"], ["a" * 17]], ids=repr
-)
-def test_a_partner_is_given_only_channel_codes(
-    uow: UnitOfWork, channels: list[str], rows: NewRows
-) -> None:
-    with pytest.raises(ValidationFailed) as caught:
-        partners.create_partner(
-            uow=uow, actor=CLI, name="Bad", secret_key=SECRET_KEY, channels=channels
-        )
-
-    assert caught.value.details == {"field": "channels"}
-    assert rows.added(Partner) == 0
-
-
-def test_configuring_a_partner_audits_a_change_and_not_a_repeat(
-    uow: UnitOfWork, session: Session, redis: Any
-) -> None:
-    till = partners.create_partner(uow=uow, actor=CLI, name="Store till", secret_key=SECRET_KEY)
-
-    for _ in range(2):  # the second changes nothing: not audited
-        partners.configure_partner(
-            uow=uow, redis=redis, actor=CLI, app_key_or_id=till.app_key, trusted=True
-        )
-
-    (entry,) = _audit(session, "partner.configure")
-    assert (entry.actor_type, entry.target_type, entry.target_id) == (
-        "cli",
-        "partner",
-        str(till.partner_id),
-    )
-    assert entry.before == {"app_key": till.app_key, "channels": None, "trusted": False}
-    assert entry.after == {"app_key": till.app_key, "channels": None, "trusted": True}
-
-
-def test_configuring_channels_and_every_channel_again(
-    uow: UnitOfWork, session: Session, redis: Any
-) -> None:
-    till = partners.create_partner(uow=uow, actor=CLI, name="Store till", secret_key=SECRET_KEY)
-
-    shown = partners.configure_partner(
-        uow=uow, redis=redis, actor=CLI, app_key_or_id=till.app_key, channels=["pos"]
-    )
-    assert (shown.channels, reload(session, Partner, till.partner_id).channels) == (
-        ("pos",),
-        ["pos"],
-    )
-
-    partners.configure_partner(
-        uow=uow, redis=redis, actor=CLI, app_key_or_id=till.app_key, channels=["*"]
-    )
-    assert reload(session, Partner, till.partner_id).channels is None
-
-
-@pytest.mark.parametrize(
-    ("ref", "channels", "error"),
-    [
-        ("hk_nobody", None, NotFound),
-        (None, ["POS"], ValidationFailed),
-        (None, ["pos", "*"], ValidationFailed),  # every channel is "*" alone
-        (None, [""], ValidationFailed),
-    ],
-    ids=["unknown-partner", "uppercase", "star-among-codes", "empty"],
-)
-def test_configuring_with_bad_arguments_changes_nothing(
-    uow: UnitOfWork,
-    session: Session,
-    redis: Any,
-    ref: str | None,
-    channels: list[str] | None,
-    error: type[Exception],
-) -> None:
-    till = partners.create_partner(uow=uow, actor=CLI, name="Store till", secret_key=SECRET_KEY)
-
-    with pytest.raises(error):
-        partners.configure_partner(
-            uow=uow,
-            redis=redis,
-            actor=CLI,
-            app_key_or_id=ref or till.app_key,
-            channels=channels,
-            trusted=True,
-        )
-
-    stored = reload(session, Partner, till.partner_id)
-    assert (stored.channels, stored.trusted) == (None, False)
-    assert _audit(session, "partner.configure") == []
 
 
 # the audit log
