@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, and_, select
+from sqlalchemy import ColumnElement, and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from app.errors import IdempotencyMismatch
@@ -112,14 +112,30 @@ class RequestTable:
             ExternalRequest.external_id == key.external_id,
         )
 
-    def reads(self, key: ExternalKey) -> dict[str, Any]:
-        """The key's record as scalar subqueries, for a use case's own first statement."""
-        of_key = self.matches(key)
+    @staticmethod
+    def reads() -> dict[str, Any]:
+        """The key's record as scalar subqueries, for a use case's own first statement;
+        the key's values are bound by ``params``."""
+        of_key = and_(
+            ExternalRequest.partner_id == bindparam("record_partner_id"),
+            ExternalRequest.kind == bindparam("record_kind"),
+            ExternalRequest.channel == bindparam("record_channel"),
+            ExternalRequest.external_id == bindparam("record_external_id"),
+        )
         return {
             "record_fingerprint": select(ExternalRequest.fingerprint)
             .where(of_key)
             .scalar_subquery(),
             "record_answer": select(ExternalRequest.answer).where(of_key).scalar_subquery(),
+        }
+
+    @staticmethod
+    def params(key: ExternalKey) -> dict[str, Any]:
+        return {
+            "record_partner_id": key.partner_id,
+            "record_kind": key.kind,
+            "record_channel": key.channel,
+            "record_external_id": key.external_id,
         }
 
     @staticmethod

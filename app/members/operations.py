@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, select, update
+from sqlalchemy import ColumnElement, bindparam, false, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from app import clock
@@ -193,11 +194,37 @@ def _inherit_profile(loser: Member, survivor: Member) -> None:
 
 @dataclass(frozen=True)
 class Reference:
-    """Which member row a store system's reference names, as a WHERE clause; ``expired_qr``
-    is set when it is a card QR code past its expiry (a retry may still be answered)."""
+    """Which member row a store system's reference names: ``condition`` compares a column
+    with the bound parameters ``params`` (one condition per ``shape``, built once, so hot
+    statements that use it are built once too); ``expired_qr`` is set for a card QR code
+    past its expiry (a retry may still be answered)."""
 
-    condition: ColumnElement[bool]
+    shape: str
+    params: dict[str, str]
     expired_qr: rules.CardQr | None = None
+
+    @property
+    def condition(self) -> ColumnElement[bool]:
+        return reference_condition(self.shape)
+
+
+@functools.cache
+def reference_condition(shape: str) -> ColumnElement[bool]:
+    """The WHERE clause of a reference of this shape, with its values as bound parameters."""
+    if shape == "card_no":
+        return Member.card_no == bindparam("ref_value")
+    if shape == "phone":
+        return Member.phone == bindparam("ref_value")
+    if shape == "unionid":
+        return Member.unionid == bindparam("ref_value")
+    if shape == "channel_member_id":
+        identities = select(MemberIdentity.member_id).where(
+            MemberIdentity.provider == PROVIDER_CHANNEL,
+            MemberIdentity.app_id == bindparam("ref_channel"),
+            MemberIdentity.external_id == bindparam("ref_value"),
+        )
+        return Member.id.in_(identities)
+    return false()  # "nobody": a reference that cannot name a member
 
 
 def reference(
@@ -205,25 +232,21 @@ def reference(
 ) -> Reference:
     """The row a reference names (before any merge is followed). Raises rules.QrInvalid
     for a QR payload this server did not sign."""
-    if kind == ReferenceKind.CARD_NO:
-        return Reference(Member.card_no == value)
     if kind == ReferenceKind.PHONE:
         canonical = rules.canonical_phone(value)
-        return Reference(Member.phone == canonical if canonical else false())
-    if kind == ReferenceKind.UNIONID:
-        return Reference(Member.unionid == value)
+        return Reference("phone", {"ref_value": canonical}) if canonical else NOBODY
     if kind == ReferenceKind.QR_PAYLOAD:
         try:
             card = rules.decode_card_qr(secret=secret, payload=value, now=clock.now())
         except rules.QrExpired as expired:
-            return Reference(Member.card_no == expired.qr.card_no, expired_qr=expired.qr)
-        return Reference(Member.card_no == card.card_no)
-    identities = select(MemberIdentity.member_id).where(
-        MemberIdentity.provider == PROVIDER_CHANNEL,
-        MemberIdentity.app_id == channel,
-        MemberIdentity.external_id == value,
-    )
-    return Reference(Member.id.in_(identities))
+            return Reference("card_no", {"ref_value": expired.qr.card_no}, expired.qr)
+        return Reference("card_no", {"ref_value": card.card_no})
+    if kind == ReferenceKind.CHANNEL_MEMBER_ID:
+        return Reference(kind, {"ref_value": value, "ref_channel": channel})
+    return Reference(kind, {"ref_value": value})  # card_no, unionid
+
+
+NOBODY = Reference("nobody", {})
 
 
 def find_by_reference(
@@ -234,7 +257,7 @@ def find_by_reference(
     named = reference(kind=kind, value=value, channel=channel, secret=secret)
     if named.expired_qr is not None:
         raise rules.QrExpired(named.expired_qr)
-    member = session.scalars(select(Member).where(named.condition)).one_or_none()
+    member = session.scalars(select(Member).where(named.condition), named.params).one_or_none()
     return resolve(session, member)
 
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, NotFound, ValidationFailed
@@ -82,13 +82,23 @@ def for_order(
     *,
     channel: str,
     secret: str | Sequence[str],
-    metric: Any | None,
+    metric: tuple[Any, dict[str, Any]] | None,
+    metric_shape: str | None,
 ) -> Intake:
     """The order's member, its record replayed if the order was recorded before (raises
-    ``Recorded``); a member known only by a phone, unionid or channel member id is created."""
+    ``Recorded``); a member known only by a phone, unionid or channel member id is created.
+    ``metric``: the tier metric's subquery and its bounds (``tiers.metric_read``), read with
+    the intake; ``metric_shape`` names it (the policy's metric)."""
     named = reference(ref, channel=channel, secret=secret)
-    reads = REQUEST_TABLE.reads(attempt.key) | ({"metric": metric} if metric is not None else {})
-    row = locks.lock_intake(session, member=named.condition, reads=reads)
+    params = REQUEST_TABLE.params(attempt.key)
+    if metric is not None:
+        params |= metric[1]
+
+    def reads() -> dict[str, Any]:
+        return REQUEST_TABLE.reads() | ({"metric": metric[0]} if metric is not None else {})
+
+    shape = ("order", metric_shape)
+    row = locks.lock_intake(session, member=named, reads=shape, build_reads=reads, params=params)
     if row is not None:
         attempt.replay(REQUEST_TABLE.read_back(row))
     else:
@@ -119,9 +129,14 @@ class LedgerRecord:
     def __init__(self, ledger_key: str) -> None:
         self.ledger_key = ledger_key
 
-    def reads(self) -> dict[str, Any]:
-        """The entry as scalar subqueries, for the intake's statement."""
-        of_key = PointsEntry.idempotency_key == self.ledger_key
+    def params(self) -> dict[str, Any]:
+        return {"ledger_key": self.ledger_key}
+
+    @staticmethod
+    def reads() -> dict[str, Any]:
+        """The entry as scalar subqueries, for the intake's statement (``params`` binds
+        its key)."""
+        of_key = PointsEntry.idempotency_key == bindparam("ledger_key")
         return {
             f"entry_{name}": select(column).where(of_key).scalar_subquery()
             for name, column in (
@@ -163,7 +178,9 @@ def for_till(
     ``Recorded``), even when the card QR code has expired since. The till never creates
     a member."""
     named = reference(ref, channel=channel, secret=secret)
-    row = locks.lock_intake(session, member=named.condition, reads=record.reads())
+    row = locks.lock_intake(
+        session, member=named, reads="till", build_reads=record.reads, params=record.params()
+    )
     if row is not None:
         attempt.replay(record.read_back(row))
     else:

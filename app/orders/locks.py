@@ -4,12 +4,13 @@ and their account (and reads what the use case needs) in one statement."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, func, outerjoin, select
 from sqlalchemy.orm import Session
 
+from app.members import operations as members
 from app.members.models import Member
 from app.orders.models import Order
 from app.points.models import PointsAccount, PointsLot
@@ -33,14 +34,41 @@ def lock_order(
 
 
 def lock_intake(
-    session: Session, *, member: ColumnElement[bool], reads: Mapping[str, Any]
+    session: Session,
+    *,
+    member: Any,
+    reads: Hashable,
+    build_reads: Callable[[], Mapping[str, Any]],
+    params: Mapping[str, Any],
 ) -> Row[Any] | None:
-    """The intake of an order or a till spend, in one statement: the member ``member``
-    names, their row and their points account locked together (members before points, as
-    ``app.locks`` orders them), their tier row, the soonest expiry of their open lots, and
-    the use case's own ``reads`` (scalar subqueries by name: the tier metric, the record of
-    the request's key). None when no member matches. The row's fields: ``Member``,
-    ``PointsAccount``, ``MemberTier``, ``soonest_expiry`` and each name of ``reads``."""
+    """The intake of an order or a till spend, in one statement: the member ``member`` (a
+    ``members.operations.Reference``) names, their row and their points account locked
+    together (members before points, as ``app.locks`` orders them), their tier row, the
+    soonest expiry of their open lots, and the use case's own reads (scalar subqueries by
+    name, from ``build_reads``: the tier metric, the record of the request's key), whose
+    bound values are in ``params``. None when no member matches. The row's fields:
+    ``Member``, ``PointsAccount``, ``MemberTier``, ``soonest_expiry`` and each read.
+
+    The statement is built once per (reference shape, ``reads``) and kept: building it is
+    most of the cost of a small spend."""
+    query = _intake_query(member.shape, reads, build_reads)
+    return session.execute(query, {**member.params, **params}).one_or_none()
+
+
+_INTAKE_QUERIES: dict[tuple[str, Hashable], Any] = {}
+
+
+def _intake_query(shape: str, reads: Hashable, build_reads: Callable[[], Mapping[str, Any]]) -> Any:
+    key = (shape, reads)
+    query = _INTAKE_QUERIES.get(key)
+    if query is None:
+        query = _INTAKE_QUERIES[key] = _build_intake(
+            members.reference_condition(shape), build_reads()
+        )
+    return query
+
+
+def _build_intake(member: ColumnElement[bool], reads: Mapping[str, Any]) -> Any:
     soonest = (
         select(func.min(PointsLot.expires_at))
         .where(PointsLot.member_id == Member.id, PointsLot.remaining > 0)
@@ -49,7 +77,7 @@ def lock_intake(
     joined = outerjoin(Member, PointsAccount, PointsAccount.member_id == Member.id).outerjoin(
         MemberTier, MemberTier.member_id == Member.id
     )
-    query = (
+    return (
         select(
             Member,
             PointsAccount,
@@ -62,4 +90,3 @@ def lock_intake(
         .with_for_update()
         .execution_options(populate_existing=True)
     )
-    return session.execute(query).one_or_none()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from app.orders.models import Order, Refund
@@ -13,7 +13,7 @@ from app.points import queries as points
 from app.tiers.metrics import OrderFacts
 
 
-def _spend_of(member_id: Any, start: datetime, end: datetime) -> Select[Any]:
+def _spend_of(member_id: Any, start: Any, end: Any) -> Select[Any]:
     return select(func.coalesce(func.sum(Order.amount_cents - Order.refunded_cents), 0)).where(
         Order.member_id == member_id, Order.paid_at >= start, Order.paid_at < end
     )
@@ -24,7 +24,7 @@ def spend_between(session: Session, member_id: int, start: datetime, end: dateti
     return int(session.scalar(_spend_of(member_id, start, end)) or 0)
 
 
-def spend_of_member(member_id: ColumnElement[Any], start: datetime, end: datetime) -> Any:
+def spend_of_member(member_id: Any, start: Any, end: Any) -> Any:
     """The ``spend_cents`` metric of one member, as a subquery correlated to ``member_id``."""
     return _spend_of(member_id, start, end).scalar_subquery()
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import Conflict, Forbidden, NotFound
 from app.external_ids import replay as external
-from app.members.models import Member, ReferenceKind
+from app.members.models import ReferenceKind
 from app.orders import intake, recording
 from app.orders import locks as order_locks
 from app.orders.intake import MemberRef
@@ -132,9 +132,15 @@ def record_order(
 
     def work(session: Session, attempt: external.Attempt) -> dict[str, Any]:
         policy, ladder = tiers.tier_policy(session), tiers.load_tiers(session)
-        metric = tiers.metric_subquery(policy, Member.id) if ladder else None
+        metric = tiers.metric_read(policy) if ladder else None
         found = intake.for_order(
-            session, attempt, member, channel=channel, secret=secret, metric=metric
+            session,
+            attempt,
+            member,
+            channel=channel,
+            secret=secret,
+            metric=metric,
+            metric_shape=policy.metric if metric is not None else None,
         )
         owner = found.member
         before = recording.standing(session, found, ladder)

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session
 
 
@@ -30,11 +29,9 @@ class MetricValues(Protocol):
 
 
 class OneMemberValue(Protocol):
-    def __call__(
-        self, member_id: ColumnElement[Any], start: datetime, end: datetime
-    ) -> ColumnElement[int]:
-        """The value of the member ``member_id`` names, over [start, end), as a scalar
-        subquery correlated to it."""
+    def __call__(self, member_id: Any, start: Any, end: Any) -> Any:
+        """The value of the member ``member_id`` names, over [start, end) (values or bound
+        parameters), as a scalar subquery correlated to it."""
         ...
 
 

@@ -7,11 +7,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app import clock
 from app.caching import cached
+from app.members.models import Member
 from app.outbox.events import Event, Topic
 from app.outbox.operations import emit
 from app.settings.operations import read_typed
@@ -77,14 +78,17 @@ def window_now(policy: rules.TierPolicy) -> tuple[datetime, datetime]:
     return rules.window_bounds(policy.window, clock.now(), clock.business_tz())
 
 
-def metric_subquery(policy: rules.TierPolicy, member_id: Any) -> Any | None:
-    """One member's metric as a scalar subquery correlated to ``member_id``, when the
-    metric's source offers one and what an order adds to it (else None: read the value
-    once the order is in, with ``metric_value``)."""
+def metric_read(policy: rules.TierPolicy) -> tuple[Any, dict[str, datetime]] | None:
+    """One member's metric as a scalar subquery correlated to ``Member.id`` (its window
+    bound as ``metric_start`` and ``metric_end``) and those bounds, when the metric's
+    source offers one and what an order adds to it (else None: read the value once the
+    order is in, with ``metric_value``)."""
     source = METRICS.source(policy.metric)
     if source.one_member is None or source.gained_by_order is None:
         return None
-    return source.one_member(member_id, *window_now(policy))
+    start, end = window_now(policy)
+    query = source.one_member(Member.id, bindparam("metric_start"), bindparam("metric_end"))
+    return query, {"metric_start": start, "metric_end": end}
 
 
 def value_after_order(policy: rules.TierPolicy, before: int, order: OrderFacts) -> int:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, aliased
 
 from app.points import rules
@@ -14,14 +16,14 @@ from app.points.operations.ledger import write_entry
 
 
 def consume(session: Session, lots: list[PointsLot], points: int) -> int:
-    """Take ``points`` from ``lots`` in their order; answers the shortfall."""
+    """Take ``points`` from ``lots`` in their order; answers the shortfall. The lots are
+    written with the entry that records the take (one flush for both)."""
     by_id = {lot.id: lot for lot in lots}
     taken, shortfall = rules.take_from_lots(
         [rules.LotView(lot.id, lot.remaining) for lot in lots], points
     )
     for lot_id, amount in taken:
         by_id[lot_id].remaining -= amount
-    session.flush()
     return shortfall
 
 
@@ -61,31 +63,36 @@ def expire_overdue(session: Session, account: PointsAccount, now: datetime) -> P
     return write_off(session, account, list(overdue))
 
 
+@functools.cache
+def _covering_query() -> Any:
+    """Built once: constructing the windowed query is most of a small spend's own cost."""
+    running = func.sum(PointsLot.remaining).over(order_by=(PointsLot.expires_at, PointsLot.id))
+    ranked = (
+        select(PointsLot, running.label("running"))
+        .where(
+            PointsLot.member_id == bindparam("member_id"),
+            PointsLot.remaining > 0,
+            PointsLot.expires_at > bindparam("now"),
+        )
+        .subquery()
+    )
+    lot = aliased(PointsLot, ranked)
+    # A lot is needed while what the lots before it hold is short of the spend.
+    return (
+        select(lot)
+        .where(ranked.c.running - ranked.c.remaining < bindparam("points"))
+        .order_by(ranked.c.expires_at, ranked.c.id)
+    )
+
+
 def lots_covering(
     session: Session, account: PointsAccount, points: int, now: datetime
 ) -> list[PointsLot]:
     """The (locked) account's open lots, soonest expiry first, that a spend of ``points``
     takes from, and no more: what it reads does not grow with the member's open lots.
     Lots past their expiry must have been written off first (expire_overdue)."""
-    running = func.sum(PointsLot.remaining).over(order_by=(PointsLot.expires_at, PointsLot.id))
-    ranked = (
-        select(PointsLot, running.label("running"))
-        .where(
-            PointsLot.member_id == account.member_id,
-            PointsLot.remaining > 0,
-            PointsLot.expires_at > now,
-        )
-        .subquery()
-    )
-    lot = aliased(PointsLot, ranked)
-    # A lot is needed while what the lots before it hold is short of the spend.
-    return list(
-        session.scalars(
-            select(lot)
-            .where(ranked.c.running - ranked.c.remaining < points)
-            .order_by(ranked.c.expires_at, ranked.c.id)
-        )
-    )
+    parameters = {"member_id": account.member_id, "now": now, "points": points}
+    return list(session.scalars(_covering_query(), parameters))
 
 
 def write_off(
