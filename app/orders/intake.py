@@ -14,7 +14,7 @@ the general path, which reads what it needs as it goes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,20 +82,20 @@ def for_order(
     *,
     channel: str,
     secret: str | Sequence[str],
-    metric: tuple[Any, dict[str, Any]] | None,
+    metric: tuple[Callable[[], Any], dict[str, Any]] | None,
     metric_shape: str | None,
 ) -> Intake:
     """The order's member, its record replayed if the order was recorded before (raises
     ``Recorded``); a member known only by a phone, unionid or channel member id is created.
-    ``metric``: the tier metric's subquery and its bounds (``tiers.metric_read``), read with
-    the intake; ``metric_shape`` names it (the policy's metric)."""
+    ``metric``: the tier metric's subquery builder and its bounds (``tiers.metric_read``),
+    read with the intake; ``metric_shape`` names it (the policy's metric)."""
     named = reference(ref, channel=channel, secret=secret)
     params = REQUEST_TABLE.params(attempt.key)
     if metric is not None:
         params |= metric[1]
 
     def reads() -> dict[str, Any]:
-        return REQUEST_TABLE.reads() | ({"metric": metric[0]} if metric is not None else {})
+        return REQUEST_TABLE.reads() | ({"metric": metric[0]()} if metric is not None else {})
 
     shape = ("order", metric_shape)
     row = locks.lock_intake(session, member=named, reads=shape, build_reads=reads, params=params)

@@ -3,6 +3,7 @@ the multiplier it brings, what the card shows, and the merge step."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -78,17 +79,22 @@ def window_now(policy: rules.TierPolicy) -> tuple[datetime, datetime]:
     return rules.window_bounds(policy.window, clock.now(), clock.business_tz())
 
 
-def metric_read(policy: rules.TierPolicy) -> tuple[Any, dict[str, datetime]] | None:
-    """One member's metric as a scalar subquery correlated to ``Member.id`` (its window
-    bound as ``metric_start`` and ``metric_end``) and those bounds, when the metric's
-    source offers one and what an order adds to it (else None: read the value once the
-    order is in, with ``metric_value``)."""
+def metric_read(policy: rules.TierPolicy) -> tuple[Callable[[], Any], dict[str, datetime]] | None:
+    """A builder of one member's metric as a scalar subquery correlated to ``Member.id``
+    (its window bound as ``metric_start`` and ``metric_end``) and those bounds, when the
+    metric's source offers one and what an order adds to it (else None: read the value
+    once the order is in, with ``metric_value``). Built only when a statement is first
+    built with it."""
     source = METRICS.source(policy.metric)
-    if source.one_member is None or source.gained_by_order is None:
+    one_member = source.one_member
+    if one_member is None or source.gained_by_order is None:
         return None
     start, end = window_now(policy)
-    query = source.one_member(Member.id, bindparam("metric_start"), bindparam("metric_end"))
-    return query, {"metric_start": start, "metric_end": end}
+
+    def build() -> Any:
+        return one_member(Member.id, bindparam("metric_start"), bindparam("metric_end"))
+
+    return build, {"metric_start": start, "metric_end": end}
 
 
 def value_after_order(policy: rules.TierPolicy, before: int, order: OrderFacts) -> int:
