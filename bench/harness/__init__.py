@@ -1,0 +1,1 @@
+"""The benchmark harness every hot path uses: servers, wrk, counting, runs, reports."""
