@@ -166,6 +166,11 @@ def test_a_spend_reads_only_the_lots_it_takes_from(
     assert len(loaded) == 2  # the two soonest lots, not the hundred
     assert assert_books_agree(session, member.id).balance == 985
 
+    # A spend beyond the soonest lots the first read looks at reads on, and takes them all.
+    assert _spend(uow, member, "TILL-LARGE", amount=500).balance == 485
+    books = assert_books_agree(session, member.id)
+    assert sorted(lot.remaining for lot in books.lots)[:51] == [0] * 51  # 51 lots emptied
+
 
 @settings(
     max_examples=60,
@@ -173,7 +178,7 @@ def test_a_spend_reads_only_the_lots_it_takes_from(
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
-    lots=st.lists(st.integers(min_value=1, max_value=50), min_size=1, max_size=12),
+    lots=st.lists(st.integers(min_value=1, max_value=50), min_size=1, max_size=40),
     share=st.integers(min_value=1, max_value=1000),
 )
 def test_the_lots_read_for_a_spend_are_exactly_the_soonest_that_cover_it(

@@ -63,19 +63,29 @@ def expire_overdue(session: Session, account: PointsAccount, now: datetime) -> P
     return write_off(session, account, list(overdue))
 
 
+# How many of the soonest lots a spend reads first: nearly every spend is covered by one or
+# two, and the database then orders and sums this many, not all the member's open lots.
+FIRST_LOTS = 16
+
+
 @functools.cache
-def _covering_query() -> Any:
+def _covering_query(bounded: bool) -> Any:
     """Built once: constructing the windowed query is most of a small spend's own cost."""
     running = func.sum(PointsLot.remaining).over(order_by=(PointsLot.expires_at, PointsLot.id))
-    ranked = (
-        select(PointsLot, running.label("running"))
-        .where(
+    candidates = select(PointsLot, running.label("running")).where(
+        PointsLot.member_id == bindparam("member_id"),
+        PointsLot.remaining > 0,
+        PointsLot.expires_at > bindparam("now"),
+    )
+    if bounded:
+        soonest = select(PointsLot.id).where(
             PointsLot.member_id == bindparam("member_id"),
             PointsLot.remaining > 0,
             PointsLot.expires_at > bindparam("now"),
         )
-        .subquery()
-    )
+        soonest = soonest.order_by(PointsLot.expires_at, PointsLot.id).limit(FIRST_LOTS)
+        candidates = candidates.where(PointsLot.id.in_(soonest.subquery().select()))
+    ranked = candidates.subquery()
     lot = aliased(PointsLot, ranked)
     # A lot is needed while what the lots before it hold is short of the spend.
     return (
@@ -90,9 +100,13 @@ def lots_covering(
 ) -> list[PointsLot]:
     """The (locked) account's open lots, soonest expiry first, that a spend of ``points``
     takes from, and no more: what it reads does not grow with the member's open lots.
+    The soonest FIRST_LOTS are looked at first, all of them only if those fall short.
     Lots past their expiry must have been written off first (expire_overdue)."""
     parameters = {"member_id": account.member_id, "now": now, "points": points}
-    return list(session.scalars(_covering_query(), parameters))
+    lots = list(session.scalars(_covering_query(True), parameters))
+    if sum(lot.remaining for lot in lots) < points:
+        lots = list(session.scalars(_covering_query(False), parameters))
+    return lots
 
 
 def write_off(
