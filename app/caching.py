@@ -152,9 +152,13 @@ class ConfigCache:
         event.listen(factory, "after_soft_rollback", self._forget_writes)
         return factory
 
+    def _touches(self, session: Session) -> bool:
+        """Whether the session holds a new, changed or deleted watched row."""
+        pending = chain(session.new, session.dirty, session.deleted)
+        return any(isinstance(instance, self.watched) for instance in pending)
+
     def _note_writes(self, session: Session, _context: Any) -> None:
-        written = chain(session.new, session.dirty, session.deleted)
-        if any(isinstance(instance, self.watched) for instance in written):
+        if self._touches(session):
             session.info["config_written"] = True
 
     def _announce_writes(self, session: Session) -> None:
@@ -167,10 +171,7 @@ class ConfigCache:
     def written_by(self, session: Session) -> bool:
         """Whether this transaction has changed a watched row (flushed or not yet): it
         must then read its own writes, not what the process holds."""
-        if session.info.get("config_written"):
-            return True
-        pending = chain(session.new, session.dirty, session.deleted)
-        return any(isinstance(instance, self.watched) for instance in pending)
+        return bool(session.info.get("config_written")) or self._touches(session)
 
 
 def cached(session: Session, key: Hashable, load: Callable[[], T]) -> T:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, and_, bindparam, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from app.errors import IdempotencyMismatch
@@ -99,34 +99,27 @@ class Attempt:
         raise Recorded(dict(stored.answer))
 
 
+# The row of a key, its values bound by RequestTable.params.
+_OF_KEY = and_(
+    ExternalRequest.partner_id == bindparam("record_partner_id"),
+    ExternalRequest.kind == bindparam("record_kind"),
+    ExternalRequest.channel == bindparam("record_channel"),
+    ExternalRequest.external_id == bindparam("record_external_id"),
+)
+
+
 class RequestTable:
     """Records in ``external_requests``: one row per key, fingerprint and answer."""
-
-    @staticmethod
-    def matches(key: ExternalKey) -> ColumnElement[bool]:
-        """The key's row, as a condition a use case may join on."""
-        return and_(
-            ExternalRequest.partner_id == key.partner_id,
-            ExternalRequest.kind == key.kind,
-            ExternalRequest.channel == key.channel,
-            ExternalRequest.external_id == key.external_id,
-        )
 
     @staticmethod
     def reads() -> dict[str, Any]:
         """The key's record as scalar subqueries, for a use case's own first statement;
         the key's values are bound by ``params``."""
-        of_key = and_(
-            ExternalRequest.partner_id == bindparam("record_partner_id"),
-            ExternalRequest.kind == bindparam("record_kind"),
-            ExternalRequest.channel == bindparam("record_channel"),
-            ExternalRequest.external_id == bindparam("record_external_id"),
-        )
         return {
             "record_fingerprint": select(ExternalRequest.fingerprint)
-            .where(of_key)
+            .where(_OF_KEY)
             .scalar_subquery(),
-            "record_answer": select(ExternalRequest.answer).where(of_key).scalar_subquery(),
+            "record_answer": select(ExternalRequest.answer).where(_OF_KEY).scalar_subquery(),
         }
 
     @staticmethod
@@ -146,7 +139,8 @@ class RequestTable:
         return Stored(row.record_fingerprint, dict(row.record_answer))
 
     def find(self, session: Session, key: ExternalKey) -> Stored | None:
-        record = session.scalars(select(ExternalRequest).where(self.matches(key))).one_or_none()
+        query = select(ExternalRequest).where(_OF_KEY)
+        record = session.scalars(query, self.params(key)).one_or_none()
         return None if record is None else Stored(record.fingerprint, dict(record.answer))
 
     def keep(self, session: Session, attempt: Attempt, answer: dict[str, Any]) -> None:

@@ -16,21 +16,17 @@ from hypothesis import strategies as st
 from sqlalchemy import Connection, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from app import clock
 from app.caching import ConfigCache
 from app.members.models import Member
-from app.orders import services as orders
 from app.points import operations as points
 from app.points.models import PointsLot
 from app.points.operations.lots import lots_covering
 from app.uow import UnitOfWork
 from app.wiring import CONFIG_MODELS
 from tests.factories import MemberFactory, TierFactory
-from tests.factories.orders import item
-from tests.factories.partners import SENDER
 from tests.factories.settings import set_points_rules
 from tests.support.books import assert_books_agree
-from tests.support.settings import SECRET_KEY
+from tests.support.orders import PlaceOrder, redeem
 
 T0 = datetime(2026, 5, 4, 2, 0, tzinfo=UTC)
 
@@ -83,55 +79,38 @@ def member(session: Session, senders: None, time_machine: Any) -> Member:
     return member
 
 
-def _order(uow: UnitOfWork, member: Member, external_id: str, amount: int = 12_345) -> Any:
-    return orders.record_order(
-        uow=uow,
-        secret=SECRET_KEY,
-        sender=SENDER,
-        channel="pos",
-        external_id=external_id,
-        member=orders.MemberRef("card_no", member.card_no),
-        paid_at=clock.now(),
-        amount_cents=amount,
-        items=[item(amount)],
-    )
-
-
-def _spend(uow: UnitOfWork, member: Member, external_id: str, amount: int = 3) -> Any:
-    return orders.redeem_at_till(
-        uow=uow,
-        secret=SECRET_KEY,
-        sender=SENDER,
-        member=orders.MemberRef("card_no", member.card_no),
-        points_to_spend=amount,
-        external_id=external_id,
-    )
+def _order(place_order: PlaceOrder, member: Member, external_id: str) -> Any:
+    return place_order(("card_no", member.card_no), 12_345, external_id=external_id)
 
 
 def test_an_order_is_at_most_eight_statements_and_its_replay_one(
-    uow: UnitOfWork, member: Member, statements: Statements, session: Session
+    place_order: PlaceOrder, member: Member, statements: Statements, session: Session
 ) -> None:
-    _order(uow, member, "FIRST")  # the account exists from now on
+    _order(place_order, member, "FIRST")  # the account exists from now on
 
-    answered = statements.count(lambda: _order(uow, member, "SECOND"))
+    answered = statements.count(lambda: _order(place_order, member, "SECOND"))
 
     assert answered.points_earned == 123
     assert len(statements.sent) <= 8, statements.sent
-    statements.count(lambda: _order(uow, member, "SECOND"))
+    statements.count(lambda: _order(place_order, member, "SECOND"))
     assert len(statements.sent) == 1, statements.sent  # the replay: one read
     assert assert_books_agree(session, member.id).balance == 246
 
 
 def test_a_till_spend_is_at_most_five_statements_and_its_replay_one(
-    uow: UnitOfWork, member: Member, statements: Statements, session: Session
+    uow: UnitOfWork,
+    place_order: PlaceOrder,
+    member: Member,
+    statements: Statements,
+    session: Session,
 ) -> None:
-    _order(uow, member, "FUNDS")
+    _order(place_order, member, "FUNDS")
 
-    answered = statements.count(lambda: _spend(uow, member, "TILL-1"))
+    answered = statements.count(lambda: redeem(uow, member, 3, "TILL-1"))
 
     assert answered.balance == 120
     assert len(statements.sent) <= 5, statements.sent
-    again = statements.count(lambda: _spend(uow, member, "TILL-1"))
+    again = statements.count(lambda: redeem(uow, member, 3, "TILL-1"))
     assert (again.replayed, again.balance) == (True, 120)
     assert len(statements.sent) == 1, statements.sent
     assert assert_books_agree(session, member.id).balance == 120
@@ -158,7 +137,7 @@ def test_a_spend_reads_only_the_lots_it_takes_from(
 
     event.listen(PointsLot, "load", count_load)
     try:
-        statements.count(lambda: _spend(uow, member, "TILL-SMALL", amount=15))
+        statements.count(lambda: redeem(uow, member, 15, "TILL-SMALL"))
     finally:
         event.remove(PointsLot, "load", count_load)
 
@@ -167,7 +146,7 @@ def test_a_spend_reads_only_the_lots_it_takes_from(
     assert assert_books_agree(session, member.id).balance == 985
 
     # A spend beyond the soonest lots the first read looks at reads on, and takes them all.
-    assert _spend(uow, member, "TILL-LARGE", amount=500).balance == 485
+    assert redeem(uow, member, 500, "TILL-LARGE").balance == 485
     books = assert_books_agree(session, member.id)
     assert sorted(lot.remaining for lot in books.lots)[:51] == [0] * 51  # 51 lots emptied
 

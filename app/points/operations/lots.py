@@ -72,17 +72,14 @@ FIRST_LOTS = 16
 def _covering_query(bounded: bool) -> Any:
     """Built once: constructing the windowed query is most of a small spend's own cost."""
     running = func.sum(PointsLot.remaining).over(order_by=(PointsLot.expires_at, PointsLot.id))
-    candidates = select(PointsLot, running.label("running")).where(
+    open_now = (
         PointsLot.member_id == bindparam("member_id"),
         PointsLot.remaining > 0,
         PointsLot.expires_at > bindparam("now"),
     )
+    candidates = select(PointsLot, running.label("running")).where(*open_now)
     if bounded:
-        soonest = select(PointsLot.id).where(
-            PointsLot.member_id == bindparam("member_id"),
-            PointsLot.remaining > 0,
-            PointsLot.expires_at > bindparam("now"),
-        )
+        soonest = select(PointsLot.id).where(*open_now)
         soonest = soonest.order_by(PointsLot.expires_at, PointsLot.id).limit(FIRST_LOTS)
         candidates = candidates.where(PointsLot.id.in_(soonest.subquery().select()))
     ranked = candidates.subquery()
