@@ -31,6 +31,8 @@ import redis as redis_lib
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
+from app import writes
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -133,7 +135,7 @@ class ConfigCache:
     session without it (service tests, scripts) reads the database every time."""
 
     def __init__(
-        self, redis: Any | None, watched: tuple[type, ...], cache: EpochCache | None = None
+        self, redis: Any | None, watched: tuple[type[Any], ...], cache: EpochCache | None = None
     ) -> None:
         self.redis = redis
         self.watched = watched
@@ -147,6 +149,7 @@ class ConfigCache:
 
     def install(self, factory: sessionmaker[Session]) -> sessionmaker[Session]:
         factory.kw.setdefault("info", {})[SESSION_KEY] = self
+        writes.FLUSH_WATCHED.update(self.watched)  # their writes must reach _note_writes
         event.listen(factory, "after_flush", self._note_writes)
         event.listen(factory, "after_commit", self._announce_writes)
         event.listen(factory, "after_soft_rollback", self._forget_writes)

@@ -26,6 +26,7 @@ from app.errors import IdempotencyMismatch
 from app.external_ids import rules
 from app.external_ids.models import ExternalRequest
 from app.uow import UnitOfWork
+from app.writes import insert_now
 
 MISMATCH_MESSAGE = "This external_id was already used for a different request."
 
@@ -145,7 +146,8 @@ class RequestTable:
 
     def keep(self, session: Session, attempt: Attempt, answer: dict[str, Any]) -> None:
         key = attempt.key
-        session.add(
+        insert_now(
+            session,
             ExternalRequest(
                 partner_id=key.partner_id,
                 kind=key.kind,
@@ -153,7 +155,7 @@ class RequestTable:
                 external_id=key.external_id,
                 fingerprint=attempt.digest,
                 answer=answer,
-            )
+            ),
         )
 
 

@@ -19,6 +19,7 @@ from app.points import rules as points_rules
 from app.tiers import operations as tiers
 from app.tiers import rules as tier_rules
 from app.tiers.metrics import OrderFacts
+from app.writes import insert_now, insert_rows
 
 
 def standing(session: Session, found: Intake, ladder: list[tier_rules.TierRef]) -> tiers.Standing:
@@ -87,12 +88,11 @@ def _insert(session: Session, order: Order, items: list[dict[str, Any]]) -> None
     """The order, its lines and its points. The unique (partner, channel, external_id)
     decides a duplicate the intake could not see (a twin naming its member otherwise, or
     an order recorded before requests were)."""
-    session.add(order)
     try:
-        session.flush()
+        insert_now(session, order)
     except IntegrityError:
         raise ExternalIdTaken from None
-    session.add_all(OrderItem(order_id=order.id, **item) for item in items)
+    insert_rows(session, OrderItem, ({"order_id": order.id, **item} for item in items))
     if order.points_earned > 0:
         points.earn(
             session,

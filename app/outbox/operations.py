@@ -1,4 +1,4 @@
-"""Recording an event inside the caller's transaction: flush, never commit."""
+"""Recording an event inside the caller's transaction: written at once, never committed."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 from app import clock
 from app.outbox.events import Event
 from app.outbox.models import OutboxMessage
+from app.writes import insert_now
 
 
 def emit(session: Session, event: Event) -> OutboxMessage:
@@ -20,5 +21,4 @@ def emit(session: Session, event: Event) -> OutboxMessage:
         available_at=now,
         attempts=0,
     )
-    session.add(message)
-    return message
+    return insert_now(session, message)

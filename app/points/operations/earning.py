@@ -19,6 +19,7 @@ from app.points.operations.ledger import (
     write_entry,
 )
 from app.points.operations.lots import expire_overdue
+from app.writes import insert_now
 
 
 @dataclass(frozen=True)
@@ -59,17 +60,18 @@ def earn(
         order_id=order_id,
         idempotency_key=idempotency_key,
     )
-    lot = PointsLot(
-        member_id=member_id,
-        entry_id=entry.id,
-        order_id=order_id,
-        points=points,
-        remaining=points,
-        earned_at=now,
-        expires_at=expires_at,
+    lot = insert_now(
+        session,
+        PointsLot(
+            member_id=member_id,
+            entry_id=entry.id,
+            order_id=order_id,
+            points=points,
+            remaining=points,
+            earned_at=now,
+            expires_at=expires_at,
+        ),
     )
-    session.add(lot)
-    session.flush()
     entries = [entry]
     settled = min(account.debt, points)
     if settled:

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from app.points import rules
 from app.points.models import PointsAccount, PointsEntry
 from app.settings.operations import read_typed
+from app.writes import insert_now, update_now
 
 RULES_KEY = "points_rules"
 
@@ -34,9 +35,10 @@ def write_entry(
     request_fingerprint: str | None = None,
 ) -> PointsEntry:
     """Move the (locked) account's balance by ``delta`` and record it as one entry."""
-    account.balance += delta
-    if account.balance < 0:
+    balance = account.balance + delta
+    if balance < 0:
         raise AssertionError("a points balance may never go negative")
+    update_now(session, account, balance=balance, debt=account.debt)
     entry = PointsEntry(
         member_id=account.member_id,
         delta=delta,
@@ -49,9 +51,7 @@ def write_entry(
         idempotency_key=idempotency_key,
         request_fingerprint=request_fingerprint,
     )
-    session.add(entry)
-    session.flush()
-    return entry
+    return insert_now(session, entry)
 
 
 def write_debt_settlement(

@@ -13,17 +13,23 @@ from app.points import rules
 from app.points.locks import held_account
 from app.points.models import PointsAccount, PointsEntry, PointsLot
 from app.points.operations.ledger import write_entry
+from app.writes import update_each
 
 
 def consume(session: Session, lots: list[PointsLot], points: int) -> int:
-    """Take ``points`` from ``lots`` in their order; answers the shortfall. The lots are
-    written with the entry that records the take (one flush for both)."""
+    """Take ``points`` from ``lots`` in their order; answers the shortfall. The lots taken
+    from are written at once (one UPDATE by key, executemany)."""
     by_id = {lot.id: lot for lot in lots}
     taken, shortfall = rules.take_from_lots(
         [rules.LotView(lot.id, lot.remaining) for lot in lots], points
     )
-    for lot_id, amount in taken:
-        by_id[lot_id].remaining -= amount
+    update_each(
+        session,
+        [
+            (by_id[lot_id], {"remaining": by_id[lot_id].remaining - amount})
+            for lot_id, amount in taken
+        ],
+    )
     return shortfall
 
 
