@@ -73,7 +73,6 @@ class Config:
     database_pool_timeout: int = 10
     redis_connect_timeout: int = 1
     redis_socket_timeout: int = 3
-    idempotency_lease_seconds: int = 60
     # The outbox drain (jobs process): see app/outbox/rules.py DrainPolicy.
     outbox_batch_size: int = 100
     outbox_lease_seconds: int = 120
@@ -110,7 +109,6 @@ class Config:
             "DATABASE_POOL_TIMEOUT": self.database_pool_timeout,
             "REDIS_CONNECT_TIMEOUT": self.redis_connect_timeout,
             "REDIS_SOCKET_TIMEOUT": self.redis_socket_timeout,
-            "IDEMPOTENCY_LEASE_SECONDS": self.idempotency_lease_seconds,
         }
 
     def _validate_outbox(self) -> None:
@@ -165,7 +163,6 @@ class Config:
             database_pool_timeout=read.number("DATABASE_POOL_TIMEOUT", 10),
             redis_connect_timeout=read.number("REDIS_CONNECT_TIMEOUT", 1),
             redis_socket_timeout=read.number("REDIS_SOCKET_TIMEOUT", 3),
-            idempotency_lease_seconds=read.number("IDEMPOTENCY_LEASE_SECONDS", 60),
             outbox_batch_size=read.number("OUTBOX_BATCH_SIZE", cls.outbox_batch_size),
             outbox_lease_seconds=read.number("OUTBOX_LEASE_SECONDS", cls.outbox_lease_seconds),
             outbox_max_attempts=read.number("OUTBOX_MAX_ATTEMPTS", cls.outbox_max_attempts),

@@ -12,6 +12,8 @@ and the request answers 503 for its client to retry under its idempotency key.
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -59,11 +61,18 @@ def still_contended(error: BaseException) -> bool:
 
 def run_retrying_races(attempt: Callable[[], T]) -> T:
     """Run ``attempt`` (a whole use case with its own transaction) until it does not lose a
-    race, a few times at most, with a little jitter so that racers spread out."""
+    race, a few times at most, with a little jitter so that racers spread out. The first
+    run is a plain call: the retry machinery is set up only once a race is lost."""
+    try:
+        return attempt()
+    except Exception as error:
+        if not lost_a_race(error):
+            raise
     runner = retry(
         retry=retry_if_exception(lost_a_race),
-        stop=stop_after_attempt(ATTEMPTS),
+        stop=stop_after_attempt(ATTEMPTS - 1),
         wait=wait_random(0, 0.02),
         reraise=True,
     )
+    time.sleep(random.uniform(0, 0.02))
     return runner(attempt)()

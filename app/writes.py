@@ -21,8 +21,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Insert, Table, Update, bindparam, insert, update
-from sqlalchemy.orm import Mapper, Session, make_transient_to_detached
+from sqlalchemy import Insert, Table, Update, bindparam, event, insert, update
+from sqlalchemy.orm import Mapper, Session, SessionTransaction, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.db import Base
@@ -32,6 +32,35 @@ Columns = tuple[tuple[str, Any], ...]  # (attribute, column) pairs
 
 # Models whose writes others learn of from the session's flush (app.caching): never here.
 FLUSH_WATCHED: set[type[Base]] = set()
+_INSERTED = "app.writes.inserted"  # session.info: what insert_now added in this transaction
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_inserted(session: Session, previous: SessionTransaction) -> None:
+    """A rollback takes the rows insert_now wrote: their objects leave the session, as a
+    flushed new object's would (the database may hand their keys out again)."""
+    inserted: list[tuple[SessionTransaction, Base]] = session.info.get(_INSERTED, [])
+    kept = []
+    for transaction, obj in inserted:
+        if _within(transaction, previous):
+            if obj in session:
+                session.expunge(obj)
+        else:
+            kept.append((transaction, obj))
+    inserted[:] = kept
+
+
+def _within(transaction: SessionTransaction | None, outer: SessionTransaction) -> bool:
+    while transaction is not None:
+        if transaction is outer:
+            return True
+        transaction = transaction.parent
+    return False
+
+
+@event.listens_for(Session, "after_commit")
+def _keep_inserted(session: Session) -> None:
+    session.info.pop(_INSERTED, None)
 
 
 @cache
@@ -78,6 +107,8 @@ def insert_now(session: Session, obj: M) -> M:
         state[key] = result.inserted_primary_key[0]  # type: ignore[index]
     make_transient_to_detached(obj)
     session.add(obj)
+    current = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault(_INSERTED, []).append((current, obj))
     return obj
 
 

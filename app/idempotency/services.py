@@ -1,39 +1,48 @@
-"""Claim an Idempotency-Key before running a request; store its answer after.
+"""The answers behind the Idempotency-Key header: looked up before a keyed request runs,
+kept in the same transaction as its effect.
 
-The claim is its own committed insert on a unique (scope, key): of concurrent
-duplicates exactly one wins and runs; the others wait for its answer and replay it.
+A keyed request is one transaction (``app.uow.run_as_one``). It looks its key up first
+(one read): a stored answer is replayed; the same key with another request is a
+mismatch. Otherwise it claims the key, inserting its row (unique on scope and key) before
+the effect, runs, and writes its answer on that row before the COMMIT. A twin's claim
+waits on the uncommitted row, so twins run one after another, never side by side (an
+effect outside the database, a WeChat call, happens once); once the first commits, the
+twin's claim fails (``KeyTaken``) and it replays the first answer. A request that dies in
+flight leaves nothing behind, its claim included, so its retry simply runs.
 
-A pending claim is a lease: its ``expires_at`` is the end of the lease, not of the
-retention. A request that died in flight (a killed worker, a lost database) leaves its
-key pending; once the lease has run out, a retry of the same request takes the key over
-and runs. An answered key is kept for ``RETENTION``.
+Records claimed by the earlier protocol (a committed ``pending`` claim holding a lease,
+then the answer) may still be met: a live lease is 409 ``conflict`` (still running), a
+lapsed one is taken over when the answer is kept. Answers are kept for ``RETENTION``.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from app import clock
 from app.errors import IdempotencyMismatch, RequestInProgress
 from app.idempotency.models import IdempotencyRecord, RecordState
 from app.uow import UnitOfWork
+from app.writes import insert_now, update_now
 
 RETENTION = timedelta(hours=24)
-LEASE = timedelta(seconds=60)
-WAIT_FOR_TWIN_SECONDS = 10.0
-POLL_SECONDS = 0.05
 
-
-@dataclass(frozen=True)
-class Claimed:
-    record_id: int
-    lease_until: datetime  # identifies this claim: a take-over sets another
+_OF_KEY = (IdempotencyRecord.scope == bindparam("of_scope")) & (
+    IdempotencyRecord.key == bindparam("of_key")
+)
+_FIND = select(
+    IdempotencyRecord.request_hash,
+    IdempotencyRecord.state,
+    IdempotencyRecord.status_code,
+    IdempotencyRecord.response_body,
+    IdempotencyRecord.expires_at,
+).where(_OF_KEY)
 
 
 @dataclass(frozen=True)
@@ -42,121 +51,77 @@ class Replay:
     body: str
 
 
-def claim_key(
+class KeyTaken(Exception):
+    """A concurrent request with the same key committed first: roll back, then
+    ``find_answer`` again."""
+
+
+def find_answer(session: Session, *, scope: str, key: str, request_hash: str) -> Replay | None:
+    """The stored answer to replay, or None when the request should run. Raises
+    IdempotencyMismatch for the same key with another request, RequestInProgress while
+    an earlier protocol's claim on the key is still live."""
+    row = session.execute(_FIND, {"of_scope": scope, "of_key": key}).one_or_none()
+    if row is None:
+        return None
+    if row.request_hash != request_hash:
+        raise IdempotencyMismatch()
+    if row.state == RecordState.DONE:
+        return Replay(row.status_code or 200, row.response_body or "")
+    if row.expires_at > clock.now():
+        raise RequestInProgress()
+    return None  # a lapsed claim: the request runs and keeps its answer over it
+
+
+def lookup(*, uow: UnitOfWork, scope: str, key: str, request_hash: str) -> Replay | None:
+    """``find_answer`` in a transaction of its own (before the request's)."""
+    with uow:
+        return find_answer(uow.session, scope=scope, key=key, request_hash=request_hash)
+
+
+def claim(
+    session: Session,
     *,
-    uow: UnitOfWork,
     scope: str,
     key: str,
     request_hash: str,
-    lease: timedelta = LEASE,
-    wait_seconds: float = WAIT_FOR_TWIN_SECONDS,
-) -> Claimed | Replay:
-    """Claim the key, or answer the stored response of the request that claimed it."""
-    earlier = _await_twin(
-        uow, scope, key, request_hash, lease=lease, wait_seconds=wait_seconds, missing_ok=True
-    )
-    if earlier is not None:  # a retry: one read, no failed insert
-        return earlier
+    answered: tuple[int, str] | None = None,
+) -> IdempotencyRecord:
+    """Insert the key's record in the request's transaction, before its effect: a twin's
+    INSERT waits on it until this transaction ends. ``answered`` (status, body) keeps an
+    answer at once; otherwise ``answer`` does before the COMMIT. Raises KeyTaken when a
+    twin committed the key first. A lapsed claim of the earlier protocol is taken over."""
+    now = clock.now()
+    values: dict[str, Any] = {"state": RecordState.PENDING, "expires_at": now + RETENTION}
+    if answered is not None:
+        values |= {"state": RecordState.DONE, "status_code": answered[0]}
+        values["response_body"] = answered[1]
     try:
-        with uow:
-            lease_until = clock.now() + lease
-            record = IdempotencyRecord(
-                scope=scope, key=key, request_hash=request_hash, expires_at=lease_until
-            )
-            uow.session.add(record)
-            uow.commit()
-            return Claimed(record.id, lease_until)
+        return insert_now(
+            session, IdempotencyRecord(scope=scope, key=key, request_hash=request_hash, **values)
+        )
     except IntegrityError:
-        twin = _await_twin(uow, scope, key, request_hash, lease=lease, wait_seconds=wait_seconds)
-        if twin is None:  # unreachable: without missing_ok a vanished twin raises
-            raise RequestInProgress() from None
-        return twin
-
-
-def _await_twin(
-    uow: UnitOfWork,
-    scope: str,
-    key: str,
-    request_hash: str,
-    *,
-    lease: timedelta,
-    wait_seconds: float,
-    missing_ok: bool = False,
-) -> Replay | Claimed | None:
-    """The twin's stored answer, waiting while it still runs and holds its lease; the key
-    itself once the twin's lease has run out; None if there is no twin and ``missing_ok``."""
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        with uow:
-            record = uow.session.scalars(
-                select(IdempotencyRecord).where(
-                    IdempotencyRecord.scope == scope, IdempotencyRecord.key == key
-                )
-            ).one_or_none()
-            if record is not None and record.request_hash != request_hash:
-                raise IdempotencyMismatch()
-            if record is not None and record.state == RecordState.DONE:
-                return Replay(record.status_code or 200, record.response_body or "")
-            if record is not None and record.expires_at <= clock.now():
-                taken = _take_over(uow, record, lease)
-                if taken is not None:
-                    return taken
-        if record is None and missing_ok:
-            return None
-        if record is None:  # the twin failed and let go of the key: a retry may run
-            raise RequestInProgress("The earlier request with this key failed; retry.")
-        if time.monotonic() >= deadline:
-            raise RequestInProgress()
-        time.sleep(POLL_SECONDS)
-
-
-def _take_over(uow: UnitOfWork, record: IdempotencyRecord, lease: timedelta) -> Claimed | None:
-    """Renew a lapsed lease for this request; of concurrent retries exactly one wins."""
-    lease_until = clock.now() + lease
-    renewed = uow.session.execute(
+        pass  # only this statement failed: the transaction goes on
+    params = {"of_scope": scope, "of_key": key}
+    taken_over = session.execute(
         update(IdempotencyRecord)
         .where(
-            IdempotencyRecord.id == record.id,
+            _OF_KEY,
+            IdempotencyRecord.request_hash == request_hash,
             IdempotencyRecord.state == RecordState.PENDING,
-            IdempotencyRecord.expires_at == record.expires_at,
+            IdempotencyRecord.expires_at <= now,
         )
-        .values(expires_at=lease_until)
-        .execution_options(synchronize_session=False)
+        .values(**values)
+        .execution_options(synchronize_session=False),
+        params,
     )
-    uow.commit()
-    return Claimed(record.id, lease_until) if renewed.rowcount == 1 else None  # type: ignore[attr-defined]
+    if taken_over.rowcount != 1:  # type: ignore[attr-defined]
+        raise KeyTaken
+    return session.scalars(select(IdempotencyRecord).where(_OF_KEY), params).one()
 
 
-def _own_claim(claimed: Claimed) -> Any:
-    """The record, as long as no retry took it over."""
-    return (
-        IdempotencyRecord.id == claimed.record_id,
-        IdempotencyRecord.state == RecordState.PENDING,
-        IdempotencyRecord.expires_at == claimed.lease_until,
-    )
-
-
-def store_response(*, uow: UnitOfWork, claimed: Claimed, status_code: int, body: str) -> None:
-    with uow:
-        uow.session.execute(
-            update(IdempotencyRecord)
-            .where(*_own_claim(claimed))
-            .values(
-                state=RecordState.DONE,
-                status_code=status_code,
-                response_body=body,
-                expires_at=clock.now() + RETENTION,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        uow.commit()
-
-
-def release_key(*, uow: UnitOfWork, claimed: Claimed) -> None:
-    """The request failed unexpectedly: forget the key so a retry can run."""
-    with uow:
-        uow.session.execute(delete(IdempotencyRecord).where(*_own_claim(claimed)))
-        uow.commit()
+def answer(session: Session, record: IdempotencyRecord, *, status_code: int, body: str) -> None:
+    """Keep the answer on the record ``claim`` inserted in this transaction."""
+    update_now(session, record, state=RecordState.DONE, status_code=status_code, response_body=body)
 
 
 def purge_expired(*, uow: UnitOfWork, batch_size: int = 1000) -> int:

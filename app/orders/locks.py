@@ -8,7 +8,7 @@ from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, func, outerjoin, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from app.members import operations as members
 from app.members.models import Member
@@ -57,6 +57,10 @@ def lock_intake(
 
 _INTAKE_QUERIES: dict[tuple[str, Hashable], Any] = {}
 
+# What the common path reads of the member: PyMySQL parses every column's description of
+# every result in Python, so the intake names only these (anything else loads on use).
+INTAKE_MEMBER_COLUMNS = (Member.id, Member.merged_into_id, Member.birthday)
+
 
 def _intake_query(shape: str, reads: Hashable, build_reads: Callable[[], Mapping[str, Any]]) -> Any:
     key = (shape, reads)
@@ -87,6 +91,7 @@ def _build_intake(member: ColumnElement[bool], reads: Mapping[str, Any]) -> Any:
         )
         .select_from(joined)
         .where(member)
+        .options(load_only(*INTAKE_MEMBER_COLUMNS))
         .with_for_update()
         .execution_options(populate_existing=True)
     )

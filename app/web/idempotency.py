@@ -1,18 +1,19 @@
-"""The Idempotency-Key header: first answer stored, replayed for the same request."""
+"""The Idempotency-Key header: the first answer kept with its effect, replayed for the same
+request (``app.idempotency.services``)."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
 from collections.abc import Callable
-from datetime import timedelta
+from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from flask import Response, g, make_response, request
 
-from app.errors import DomainError, ValidationFailed
+from app.errors import DomainError, RequestInProgress, ValidationFailed
 from app.idempotency import services
-from app.outages import is_outage
+from app.uow import Joint, run_as_one
 from app.web.deps import container
 from app.web.errors import error_response
 
@@ -35,7 +36,9 @@ def _valid_key(key: str) -> bool:
 
 
 def idempotent(view: F) -> F:
-    """Run the view once per (caller, key); later calls get the stored answer."""
+    """Run the view once per (caller, key); later calls get the stored answer. The view's
+    effect and its answer commit together, in one transaction (``app.uow.one_transaction``);
+    a view that loses a race is run again whole."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -47,42 +50,67 @@ def idempotent(view: F) -> F:
                 "Idempotency-Key must be 1 to 64 printable ASCII characters.", field=HEADER
             )
         deps = container()
-        outcome = services.claim_key(
-            uow=deps.uow(),
-            scope=g.principal_scope,
-            key=key,
-            request_hash=_request_hash(),
-            lease=timedelta(seconds=deps.config.idempotency_lease_seconds),
-        )
-        if isinstance(outcome, services.Replay):
-            return _replayed(outcome)
-        return _run_and_store(view, outcome, args, kwargs)
+        keyed = _Keyed(g.principal_scope, key, _request_hash())
+        try:
+            return run_as_one(
+                deps.session_factory, lambda joint: _run_and_keep(joint, keyed, view, args, kwargs)
+            )
+        except services.KeyTaken:
+            twin = services.lookup(
+                uow=deps.uow(), scope=keyed.scope, key=keyed.key, request_hash=keyed.request_hash
+            )
+            if twin is None:  # unreachable: the twin's answer was committed
+                raise RequestInProgress() from None
+            return _replayed(twin)
 
     wrapper._idempotent = True  # type: ignore[attr-defined]
     return cast(F, wrapper)
 
 
-def _run_and_store(
-    view: Callable[..., Any], claimed: services.Claimed, args: Any, kwargs: Any
+@dataclass(frozen=True)
+class _Keyed:
+    scope: str
+    key: str
+    request_hash: str
+
+
+def _run_and_keep(
+    joint: Joint, keyed: _Keyed, view: Callable[..., Any], args: Any, kwargs: Any
 ) -> Response:
-    deps = container()
+    """One attempt, one transaction: the key looked up (a stored answer is replayed) and
+    claimed, the view run, its answer kept on the claim. A domain error's answer is kept
+    (its effect rolled back); a 5xx answer is not (nothing of the attempt is)."""
+    earlier = services.find_answer(
+        joint.session, scope=keyed.scope, key=keyed.key, request_hash=keyed.request_hash
+    )
+    if earlier is not None:
+        return _replayed(earlier)
+    record = services.claim(
+        joint.session, scope=keyed.scope, key=keyed.key, request_hash=keyed.request_hash
+    )
+    rollbacks = joint.rollbacks
     try:
         response = make_response(view(*args, **kwargs))
     except DomainError as error:
+        joint.rollback()
         response = error_response(error.status, error.code, error.message, error.details)
-    except BaseException as error:
-        if not is_outage(error):  # when the database is gone, the lease frees the key
-            services.release_key(uow=deps.uow(), claimed=claimed)
-        raise
+    else:
+        if joint.lost_kept_work:
+            raise RuntimeError("a keyed view went on after a rollback undid its earlier work")
     if response.status_code >= 500:
-        services.release_key(uow=deps.uow(), claimed=claimed)
         return response
-    services.store_response(
-        uow=deps.uow(),
-        claimed=claimed,
-        status_code=response.status_code,
-        body=response.get_data(as_text=True),
-    )
+    answered = (response.status_code, response.get_data(as_text=True))
+    if joint.rollbacks == rollbacks:
+        services.answer(joint.session, record, status_code=answered[0], body=answered[1])
+    else:  # the claim went with a rollback: claim again, answered
+        services.claim(
+            joint.session,
+            scope=keyed.scope,
+            key=keyed.key,
+            request_hash=keyed.request_hash,
+            answered=answered,
+        )
+    joint.commit()
     return response
 
 

@@ -269,9 +269,10 @@ def run_transaction(pool: Pool, work: Callable[[Any], Done], attempts: int = 4) 
 
 
 def keyed(floor: Floor, partner: Partner, work: Callable[[Any], Done]) -> Done:
-    """``work`` once per Idempotency-Key (when the request has one): the record is written
-    with the answer, in the answer's transaction; a key seen before answers its stored
-    answer; a refusal is stored too, in a transaction of its own, as the app stores it."""
+    """``work`` once per Idempotency-Key (when the request has one), as the app does it: in
+    one transaction the key is looked up (a key seen before answers its stored answer),
+    claimed by inserting its record, the work done and the answer written on the record;
+    a refusal is stored too, in a transaction of its own."""
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is None:
         return run_transaction(floor.pool, work)
@@ -304,9 +305,20 @@ def keyed(floor: Floor, partner: Partner, work: Callable[[Any], Done]) -> Done:
                     409, "conflict", "The request with this key is in progress.", stored=False
                 )
             return Done(None, int(row[2]), write=False, text=row[3], replayed=True)
+        now = datetime.now(UTC).replace(tzinfo=None)
+        cursor.execute(  # the claim: a twin's INSERT waits on this row until we end
+            "INSERT INTO idempotency_records (scope, `key`, request_hash, state, created_at, "
+            "expires_at) VALUES (%s, %s, %s, 'pending', %s, %s)",
+            (scope, key, digest, now, now + RETENTION),
+        )
+        claim = cursor.lastrowid
         done = work(cursor)
         text = done.text or protocol.answer_text(done.document)
-        store(cursor, done.status, text)
+        cursor.execute(
+            "UPDATE idempotency_records SET state = 'done', status_code = %s, response_body = %s "
+            "WHERE id = %s",
+            (done.status, text, claim),
+        )
         return Done(done.document, done.status, write=True, text=text)
 
     try:

@@ -152,9 +152,15 @@ def test_idempotency_purge_deletes_expired_records(deps: Container, session: Ses
     assert job is not None
     with time_machine.travel(T0, tick=False) as traveller:
         for key in ("old", "recent"):  # answered keys are kept for the retention
-            claimed = idem.claim_key(uow=deps.uow(), scope="jobs-test:1", key=key, request_hash="h")
-            assert isinstance(claimed, idem.Claimed)
-            idem.store_response(uow=deps.uow(), claimed=claimed, status_code=200, body="{}")
+            with deps.uow() as uow:
+                idem.claim(
+                    uow.session,
+                    scope="jobs-test:1",
+                    key=key,
+                    request_hash="h",
+                    answered=(200, "{}"),
+                )
+                uow.commit()
             traveller.shift(timedelta(hours=12))
         traveller.shift(idem.RETENTION - timedelta(hours=24) + timedelta(seconds=1))
 

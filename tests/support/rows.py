@@ -13,6 +13,7 @@ from app.admins.models import AdminUser, AuditEntry
 from app.db import Base
 from app.idempotency.models import IdempotencyRecord
 from app.members.models import Member, MemberIdentity, MemberMerge
+from app.outbox.models import OutboxMessage
 from app.partners.models import Partner
 
 
@@ -28,7 +29,16 @@ def reload(session: Session, model: Any, row_id: int) -> Any:
     return session.get(model, row_id)
 
 
-COUNTED = (Member, MemberIdentity, MemberMerge, IdempotencyRecord, AdminUser, AuditEntry, Partner)
+COUNTED = (
+    Member,
+    MemberIdentity,
+    MemberMerge,
+    IdempotencyRecord,
+    AdminUser,
+    AuditEntry,
+    Partner,
+    OutboxMessage,
+)
 
 
 class NewRows:

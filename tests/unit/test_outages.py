@@ -64,7 +64,6 @@ def test_timeouts_come_from_the_environment() -> None:
             "DATABASE_POOL_TIMEOUT": "4",
             "REDIS_CONNECT_TIMEOUT": "2",
             "REDIS_SOCKET_TIMEOUT": "6",
-            "IDEMPOTENCY_LEASE_SECONDS": "45",
         }
     )
     assert (
@@ -74,14 +73,13 @@ def test_timeouts_come_from_the_environment() -> None:
         config.database_pool_timeout,
         config.redis_connect_timeout,
         config.redis_socket_timeout,
-        config.idempotency_lease_seconds,
-    ) == (2, 20, 21, 4, 2, 6, 45)
+    ) == (2, 20, 21, 4, 2, 6)
     defaults = Config.from_env({})
-    assert (defaults.database_read_timeout, defaults.idempotency_lease_seconds) == (30, 60)
+    assert (defaults.database_read_timeout, defaults.redis_socket_timeout) == (30, 3)
 
 
 @pytest.mark.parametrize(
-    "name", ["DATABASE_READ_TIMEOUT", "REDIS_SOCKET_TIMEOUT", "IDEMPOTENCY_LEASE_SECONDS"]
+    "name", ["DATABASE_READ_TIMEOUT", "REDIS_SOCKET_TIMEOUT", "DATABASE_POOL_TIMEOUT"]
 )
 def test_a_timeout_must_be_positive(name: str) -> None:
     with pytest.raises(ConfigError, match=name):

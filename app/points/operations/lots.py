@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, load_only
 
 from app.points import rules
 from app.points.locks import held_account
@@ -91,8 +91,10 @@ def _covering_query(bounded: bool) -> Any:
     ranked = candidates.subquery()
     lot = aliased(PointsLot, ranked)
     # A lot is needed while what the lots before it hold is short of the spend.
+    # Only what a spend uses of each lot: PyMySQL parses every column's description.
     return (
         select(lot)
+        .options(load_only(lot.id, lot.remaining, lot.expires_at))
         .where(ranked.c.running - ranked.c.remaining < bindparam("points"))
         .order_by(ranked.c.expires_at, ranked.c.id)
     )
