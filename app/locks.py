@@ -11,7 +11,8 @@ module locks rows. Within one table, several rows are locked in ascending primar
 
 The intake of an order or a till spend (``app.orders.locks.lock_intake``) locks the
 member's row, their account and their tier row in one statement, joined in this order;
-it takes no order row.
+it takes no order row. A request with an Idempotency-Key takes its key's row first, before
+any of these (``app.idempotency.services.claim``): its twins wait there holding nothing.
 
 Rows changed by a plain UPDATE (a merge moving lots, orders, check-ins) are locked by that
 statement: it comes at its context's place in the order. Contexts whose locks are never

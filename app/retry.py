@@ -23,7 +23,8 @@ from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random
 T = TypeVar("T")
 ATTEMPTS = 4
 # MySQL: deadlock found, lock wait timeout. SQLite: database is locked.
-_RETRYABLE_MYSQL_CODES = {1213, 1205}
+LOCK_WAIT_TIMEOUT = 1205
+_RETRYABLE_MYSQL_CODES = {1213, LOCK_WAIT_TIMEOUT}
 
 
 class RaceLost(Exception):
@@ -52,6 +53,13 @@ def lost_a_race(error: BaseException) -> bool:
     return False
 
 
+def lock_wait_timed_out(error: BaseException) -> bool:
+    """MySQL's 1205: a row lock was not granted within innodb_lock_wait_timeout."""
+    if not isinstance(error, OperationalError) or error.orig is None or not error.orig.args:
+        return False
+    return bool(error.orig.args[0] == LOCK_WAIT_TIMEOUT)
+
+
 def still_contended(error: BaseException) -> bool:
     """A race lost on every attempt (deadlocks, lock waits, a domain's RaceLost): the rows
     are busy, not broken, and the same request may succeed in a moment. A unique key that
@@ -59,15 +67,24 @@ def still_contended(error: BaseException) -> bool:
     return lost_a_race(error) and not isinstance(error, IntegrityError)
 
 
-def run_retrying_races(attempt: Callable[[], T]) -> T:
+def run_retrying_races(
+    attempt: Callable[[], T], *, before_retry: Callable[[], object] | None = None
+) -> T:
     """Run ``attempt`` (a whole use case with its own transaction) until it does not lose a
-    race, a few times at most, with a little jitter so that racers spread out. The first
-    run is a plain call: the retry machinery is set up only once a race is lost."""
+    race, a few times at most, with a little jitter so that racers spread out; the first
+    run is a plain call, the retry machinery is set up only once a race is lost.
+    ``before_retry`` runs before each new attempt."""
     try:
         return attempt()
     except Exception as error:
         if not lost_a_race(error):
             raise
+
+    def again() -> T:
+        if before_retry is not None:
+            before_retry()
+        return attempt()
+
     runner = retry(
         retry=retry_if_exception(lost_a_race),
         stop=stop_after_attempt(ATTEMPTS - 1),
@@ -75,4 +92,4 @@ def run_retrying_races(attempt: Callable[[], T]) -> T:
         reraise=True,
     )
     time.sleep(random.uniform(0, 0.02))
-    return runner(attempt)()
+    return runner(again)()

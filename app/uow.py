@@ -8,10 +8,11 @@ events given to ``emit`` are written with the transaction and drained later.
 
 ``one_transaction`` joins every unit of work opened inside it (in this thread or
 greenlet) into one transaction that its owner commits: the web layer's Idempotency-Key
-wrapper uses it so that a keyed request's effect and its stored answer commit together.
-Inside it ``commit()`` only flushes (the owner commits, then runs the hooks), ``run``
-does not retry (the owner re-runs the whole request), and a block that fails rolls the
-whole transaction back.
+wrapper uses it so that a keyed request's claim, its effect and its stored answer commit
+together. What the owner ``hold``s (the claim) is kept by a savepoint: a block that fails
+or loses a race rolls back to it, and a lost race re-runs the block in place, so the
+request's work outside the database (a WeChat call) is not repeated. Inside it a block's
+``commit()`` only flushes; the owner commits and then the hooks run.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from types import TracebackType
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -37,27 +38,58 @@ T = TypeVar("T")
 
 class Joint:
     """The one transaction of ``one_transaction``: the session every unit of work inside
-    it uses, and the after-commit hooks its blocks registered."""
+    it uses, what its owner holds, and the after-commit hooks its blocks registered."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
         self.after_commit: list[Callable[[], Any]] = []
+        self.committed = False
         self.kept = 0  # blocks committed into it so far
         self.lost_kept_work = False  # a rollback undid a block that had committed into it
-        self.rollbacks = 0  # so its owner knows whether what it wrote first is still there
+        self.held: Any = None  # what ``hold`` wrote, as its ``write`` answered it
+        self._write: Callable[[], Any] | None = None
+        self._savepoint: Any = None
+        self._lost = False  # the database rolled everything back, the held row too
+
+    def hold(self, write: Callable[[], T]) -> T:
+        """Write what must outlive the blocks' rollbacks (``write()``, in this transaction),
+        then a savepoint after it; a rollback that takes it anyway (a deadlock, a dropped
+        connection) writes it again before the next block (``ensure_held``)."""
+        self._write = write
+        self.held = write()
+        self._savepoint = self.session.begin_nested()
+        return cast(T, self.held)
+
+    def ensure_held(self) -> None:
+        """Write the held row again if a rollback took it (may raise what ``write`` does)."""
+        if self._lost and self._write is not None:
+            self._lost = False
+            self.held = self._write()
+            self._savepoint = self.session.begin_nested()
 
     def rollback(self) -> None:
+        """Undo the blocks' work: back to the savepoint after the held row when there is
+        one and the database still has it; the whole transaction otherwise."""
         if self.kept:
             self.lost_kept_work = True
-        self.rollbacks += 1
-        self.session.rollback()
         self.after_commit = []
+        if self._savepoint is not None:
+            try:
+                self._savepoint.rollback()
+                self._savepoint = self.session.begin_nested()
+                return
+            except DBAPIError:  # the server ended the transaction (deadlock, lost connection)
+                log.info("savepoint gone with the transaction; the held row is written again")
+        self.session.rollback()
+        self._savepoint = None
+        self._lost = self._write is not None
 
     def commit(self) -> None:
-        """Commit, then run the hooks (a failed one is logged: the data is committed)."""
+        """Commit; the hooks run once ``one_transaction`` has ended (a failed one is
+        logged: the data is committed)."""
+        self.ensure_held()
         self.session.commit()
-        _run_hooks(self.after_commit)
-        self.after_commit = []
+        self.committed = True
 
 
 _JOINT: ContextVar[Joint | None] = ContextVar("huiyuan_uow_joint", default=None)
@@ -66,7 +98,8 @@ _JOINT: ContextVar[Joint | None] = ContextVar("huiyuan_uow_joint", default=None)
 @contextmanager
 def one_transaction(session_factory: sessionmaker[Session]) -> Iterator[Joint]:
     """Join every unit of work opened inside into one transaction, committed only by
-    ``Joint.commit``; left without it, everything rolls back."""
+    ``Joint.commit``; left without it, everything rolls back. The hooks of a committed
+    joint run after it has ended, outside it."""
     if _JOINT.get() is not None:
         raise RuntimeError("one_transaction is not re-entrant")
     joint = Joint(session_factory())
@@ -76,17 +109,8 @@ def one_transaction(session_factory: sessionmaker[Session]) -> Iterator[Joint]:
     finally:
         _JOINT.reset(token)
         joint.session.close()
-
-
-def run_as_one(session_factory: sessionmaker[Session], work: Callable[[Joint], T]) -> T:
-    """Call ``work`` inside ``one_transaction`` (it commits with ``Joint.commit``); when
-    it loses a race (``app.retry``) it is run again whole, in a fresh transaction."""
-
-    def attempt() -> T:
-        with one_transaction(session_factory) as joint:
-            return work(joint)
-
-    return run_retrying_races(attempt)
+    if joint.committed:
+        _run_hooks(joint.after_commit)
 
 
 def _run_hooks(hooks: list[Callable[[], Any]]) -> None:
@@ -147,11 +171,16 @@ class UnitOfWork:
         ``work`` never commits; to answer without keeping what it wrote, it calls
         ``rollback()``."""
 
-        if _JOINT.get() is not None:  # the joint's owner commits and re-runs on a lost race
-            with self:
-                answer = work(self, *args, **kwargs)
-                self.commit()
-                return answer
+        joint = _JOINT.get()
+        if joint is not None:  # the joint's owner commits; a lost race re-runs ``work`` here
+
+            def in_joint() -> T:
+                with self:
+                    answer = work(self, *args, **kwargs)
+                    self.commit()
+                    return answer
+
+            return run_retrying_races(in_joint, before_retry=joint.ensure_held)
 
         def attempt() -> T:
             with self:

@@ -24,6 +24,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import Insert, Table, Update, bindparam, event, insert, update
 from sqlalchemy.orm import Mapper, Session, SessionTransaction, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
 
 from app.db import Base
 
@@ -32,22 +33,30 @@ Columns = tuple[tuple[str, Any], ...]  # (attribute, column) pairs
 
 # Models whose writes others learn of from the session's flush (app.caching): never here.
 FLUSH_WATCHED: set[type[Base]] = set()
-_INSERTED = "app.writes.inserted"  # session.info: what insert_now added in this transaction
+_WRITTEN = "app.writes.written"  # session.info: (transaction, object, inserted?) written here
+
+
+def _track(session: Session, obj: Base, *, inserted: bool) -> None:
+    current = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault(_WRITTEN, []).append((current, obj, inserted))
 
 
 @event.listens_for(Session, "after_soft_rollback")
-def _forget_inserted(session: Session, previous: SessionTransaction) -> None:
-    """A rollback takes the rows insert_now wrote: their objects leave the session, as a
-    flushed new object's would (the database may hand their keys out again)."""
-    inserted: list[tuple[SessionTransaction, Base]] = session.info.get(_INSERTED, [])
+def _forget_written(session: Session, previous: SessionTransaction) -> None:
+    """A rollback (a savepoint's too) takes what was written inside it, as it would a
+    flush's: an inserted object leaves the session (the database may hand its key out
+    again), an updated one is expired (its row has its old values back)."""
+    written: list[tuple[SessionTransaction, Base, bool]] = session.info.get(_WRITTEN, [])
     kept = []
-    for transaction, obj in inserted:
-        if _within(transaction, previous):
-            if obj in session:
+    for transaction, obj, inserted in written:
+        if not _within(transaction, previous):
+            kept.append((transaction, obj, inserted))
+        elif obj in session:
+            if inserted:
                 session.expunge(obj)
-        else:
-            kept.append((transaction, obj))
-    inserted[:] = kept
+            else:
+                session.expire(obj)
+    written[:] = kept
 
 
 def _within(transaction: SessionTransaction | None, outer: SessionTransaction) -> bool:
@@ -59,8 +68,11 @@ def _within(transaction: SessionTransaction | None, outer: SessionTransaction) -
 
 
 @event.listens_for(Session, "after_commit")
-def _keep_inserted(session: Session) -> None:
-    session.info.pop(_INSERTED, None)
+def _keep_written(session: Session) -> None:
+    """The outermost commit makes it all durable; a savepoint's release keeps it tracked
+    (its transaction's ancestors may still roll back)."""
+    if session.get_nested_transaction() is None:
+        session.info.pop(_WRITTEN, None)
 
 
 @cache
@@ -99,29 +111,29 @@ def insert_now(session: Session, obj: M) -> M:
     for attribute, column in columns:
         if attribute in state:
             values[column.key] = state[attribute]
+        elif column.default is not None:
+            values[column.key] = state[attribute] = _default(column)
         elif not column.primary_key:
-            value = state[attribute] = _default(column)
-            values[column.key] = value
+            state[attribute] = None  # left out of the INSERT, as a flush leaves it: NULL
     result = session.connection().execute(statement, values)
-    if key not in state:
+    if state.get(key) is None:
         state[key] = result.inserted_primary_key[0]  # type: ignore[index]
     make_transient_to_detached(obj)
     session.add(obj)
-    current = session.get_nested_transaction() or session.get_transaction()
-    session.info.setdefault(_INSERTED, []).append((current, obj))
+    _track(session, obj, inserted=True)
     return obj
 
 
 def insert_rows(session: Session, model: type[Base], rows: Iterable[Mapping[str, Any]]) -> None:
     """INSERT rows of ``model`` nobody reads back in this transaction, in one statement
-    (Python-side defaults filled in)."""
+    (Python-side defaults filled in; every row names the same columns)."""
     _refuse_watched(model)
     statement, columns, _ = _shape(model)
     values = []
     for row in rows:
         full = dict(row)
         for attribute, column in columns:
-            if attribute not in full and not column.primary_key:
+            if attribute not in full and column.default is not None:
                 full[attribute] = _default(column)
         values.append(
             {column.key: full[attribute] for attribute, column in columns if attribute in full}
@@ -173,7 +185,12 @@ def update_each(session: Session, changes: Sequence[tuple[Base, dict[str, Any]]]
             {columns[name].key: value for name, value in values.items()}
             | {"key_": getattr(obj, key)}
         )
-    session.connection().execute(statement, rows[0] if len(rows) == 1 else rows)
+    connection = session.connection()
+    result = connection.execute(statement, rows[0] if len(rows) == 1 else rows)
+    counted = len(rows) == 1 or connection.dialect.supports_sane_multi_rowcount
+    if counted and result.rowcount != len(rows):
+        raise StaleDataError(f"{model.__name__}: {result.rowcount} of {len(rows)} rows updated")
     for obj, values in changes:
         for name, value in values.items():
             set_committed_value(obj, name, value)
+        _track(session, obj, inserted=False)

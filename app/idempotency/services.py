@@ -1,7 +1,7 @@
 """The answers behind the Idempotency-Key header: looked up before a keyed request runs,
 kept in the same transaction as its effect.
 
-A keyed request is one transaction (``app.uow.run_as_one``). It looks its key up first
+A keyed request is one transaction (``app.uow.one_transaction``). It looks its key up first
 (one read): a stored answer is replayed; the same key with another request is a
 mismatch. Otherwise it claims the key, inserting its row (unique on scope and key) before
 the effect, runs, and writes its answer on that row before the COMMIT. A twin's claim
@@ -12,7 +12,7 @@ flight leaves nothing behind, its claim included, so its retry simply runs.
 
 Records claimed by the earlier protocol (a committed ``pending`` claim holding a lease,
 then the answer) may still be met: a live lease is 409 ``conflict`` (still running), a
-lapsed one is taken over when the answer is kept. Answers are kept for ``RETENTION``.
+lapsed one is taken over by the claim. Answers are kept for ``RETENTION``.
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from app import clock
 from app.errors import IdempotencyMismatch, RequestInProgress
 from app.idempotency.models import IdempotencyRecord, RecordState
+from app.retry import lock_wait_timed_out
 from app.uow import UnitOfWork
 from app.writes import insert_now, update_now
 
@@ -101,6 +102,10 @@ def claim(
         )
     except IntegrityError:
         pass  # only this statement failed: the transaction goes on
+    except OperationalError as error:
+        if lock_wait_timed_out(error):  # the twin holding the key runs longer than we wait
+            raise RequestInProgress() from None
+        raise
     params = {"of_scope": scope, "of_key": key}
     taken_over = session.execute(
         update(IdempotencyRecord)

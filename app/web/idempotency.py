@@ -13,7 +13,7 @@ from flask import Response, g, make_response, request
 
 from app.errors import DomainError, RequestInProgress, ValidationFailed
 from app.idempotency import services
-from app.uow import Joint, run_as_one
+from app.uow import Joint, one_transaction
 from app.web.deps import container
 from app.web.errors import error_response
 
@@ -36,9 +36,9 @@ def _valid_key(key: str) -> bool:
 
 
 def idempotent(view: F) -> F:
-    """Run the view once per (caller, key); later calls get the stored answer. The view's
-    effect and its answer commit together, in one transaction (``app.uow.one_transaction``);
-    a view that loses a race is run again whole."""
+    """Run the view once per (caller, key); later calls get the stored answer. The claim
+    of the key, the view's effect and its answer commit together, in one transaction
+    (``app.uow.one_transaction``); a twin waits on the claim and replays the answer."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -52,9 +52,8 @@ def idempotent(view: F) -> F:
         deps = container()
         keyed = _Keyed(g.principal_scope, key, _request_hash())
         try:
-            return run_as_one(
-                deps.session_factory, lambda joint: _run_and_keep(joint, keyed, view, args, kwargs)
-            )
+            with one_transaction(deps.session_factory) as joint:
+                return _run_and_keep(joint, keyed, view, args, kwargs)
         except services.KeyTaken:
             twin = services.lookup(
                 uow=deps.uow(), scope=keyed.scope, key=keyed.key, request_hash=keyed.request_hash
@@ -77,18 +76,19 @@ class _Keyed:
 def _run_and_keep(
     joint: Joint, keyed: _Keyed, view: Callable[..., Any], args: Any, kwargs: Any
 ) -> Response:
-    """One attempt, one transaction: the key looked up (a stored answer is replayed) and
-    claimed, the view run, its answer kept on the claim. A domain error's answer is kept
-    (its effect rolled back); a 5xx answer is not (nothing of the attempt is)."""
+    """One transaction: the key looked up (a stored answer is replayed) and claimed, the
+    view run, its answer written on the claim. A domain error's answer is kept, its effect
+    rolled back to just after the claim; a 5xx answer is not kept (nothing of it is)."""
     earlier = services.find_answer(
         joint.session, scope=keyed.scope, key=keyed.key, request_hash=keyed.request_hash
     )
     if earlier is not None:
         return _replayed(earlier)
-    record = services.claim(
-        joint.session, scope=keyed.scope, key=keyed.key, request_hash=keyed.request_hash
+    joint.hold(
+        lambda: services.claim(
+            joint.session, scope=keyed.scope, key=keyed.key, request_hash=keyed.request_hash
+        )
     )
-    rollbacks = joint.rollbacks
     try:
         response = make_response(view(*args, **kwargs))
     except DomainError as error:
@@ -99,17 +99,13 @@ def _run_and_keep(
             raise RuntimeError("a keyed view went on after a rollback undid its earlier work")
     if response.status_code >= 500:
         return response
-    answered = (response.status_code, response.get_data(as_text=True))
-    if joint.rollbacks == rollbacks:
-        services.answer(joint.session, record, status_code=answered[0], body=answered[1])
-    else:  # the claim went with a rollback: claim again, answered
-        services.claim(
-            joint.session,
-            scope=keyed.scope,
-            key=keyed.key,
-            request_hash=keyed.request_hash,
-            answered=answered,
-        )
+    joint.ensure_held()
+    services.answer(
+        joint.session,
+        joint.held,
+        status_code=response.status_code,
+        body=response.get_data(as_text=True),
+    )
     joint.commit()
     return response
 

@@ -30,8 +30,9 @@ Three callers, three prefixes:
 - State-changing mini-program and open-API calls accept `Idempotency-Key` (1 to 64
   printable ASCII characters). A replay with the same key and the same request answers
   the first answer again (same status, same body, header `Idempotent-Replayed: true`); the
-  same key with another request is 409 `idempotency_mismatch`, and while the first request
-  still runs, 409 `conflict`.
+  same key with another request is 409 `idempotency_mismatch`. A retry sent while the
+  first request still runs waits for it and answers its answer; 409 `conflict` if the first
+  runs longer than that wait (20 s).
 - Lists: `?limit=` (1 to 100, default 20) and `?cursor=` (the `next_cursor` of the page
   before); answer `{"items": [...], "next_cursor": "..." | null}`.
 

@@ -1,7 +1,7 @@
 """A request with an Idempotency-Key is one transaction (docs/ARCHITECTURE.md, Idempotency
 and replays): the key looked up and claimed, the effect, the answer kept, one COMMIT; a
 replay is one read. Counted on the test's connection, where each session's transaction
-is a SAVEPOINT."""
+is a SAVEPOINT. On MariaDB: BEGIN (implicit), 8 statements and a SAVEPOINT, COMMIT."""
 
 # ruff: noqa: PLR0917 - pytest passes fixtures by name; a test asks for what it needs
 
@@ -77,7 +77,12 @@ def test_a_new_key_is_one_transaction_with_its_effect(
     answer = keyed_redeem(client, partner, card_no, 300, "k-1")
 
     assert answer.status_code == 201, answer.get_json()
-    assert sent.transactions == 1, sent.statements
+    # One session's transaction (the test's SAVEPOINT stands in for its BEGIN) and, right
+    # after the claim, the savepoint that keeps the claim through the effect's rollbacks.
+    assert sent.transactions == 2, sent.statements
+    assert sent.statements[0].startswith("SAVEPOINT")
+    assert sent.statements[2].startswith("INSERT INTO idempotency_records")
+    assert sent.statements[3].startswith("SAVEPOINT")
     # the key looked up and claimed; the spend's five (intake, lots, lot, account, entry);
     # the answer written on the claim
     assert len(sent.work) == 8, "\n".join(s[:90] for s in sent.work)

@@ -14,11 +14,12 @@ import time_machine
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.errors import IdempotencyMismatch, RequestInProgress
+from app.errors import IdempotencyMismatch, InsufficientPoints, RequestInProgress
 from app.idempotency import services as idem
 from app.idempotency.models import IdempotencyRecord, RecordState
 from app.outbox.events import Event, Topic
 from app.outbox.models import OutboxMessage
+from app.retry import RaceLost
 from app.uow import UnitOfWork, one_transaction
 from tests.support.rows import NewRows
 
@@ -182,6 +183,74 @@ def test_a_failed_block_rolls_the_joint_back_and_says_when_kept_work_was_lost(
     assert rows.added(OutboxMessage) == 0
 
 
+def test_a_lost_race_reruns_the_block_in_place_and_keeps_the_claim(
+    uow: UnitOfWork, session_factory: sessionmaker[Session], rows: NewRows
+) -> None:
+    """The request's work outside its blocks (a WeChat call) is not repeated."""
+    outside, tries = [], []
+
+    def work(uow: UnitOfWork) -> str:
+        tries.append(1)
+        uow.emit(Event(Topic.ORDER_RECORDED, {"try": len(tries)}))
+        if len(tries) == 1:
+            raise RaceLost("a concurrent transaction won")
+        return "done"
+
+    with one_transaction(session_factory) as joint:
+        record = joint.hold(
+            lambda: idem.claim(joint.session, scope=SCOPE, key="k-1", request_hash=HASH_A)
+        )
+        outside.append("called WeChat")
+        assert uow.run(work) == "done"
+        assert joint.held is record
+        idem.answer(joint.session, record, status_code=200, body="{}")
+        joint.commit()
+
+    assert (outside, len(tries)) == (["called WeChat"], 2)
+    assert _lookup(uow, "k-1") == idem.Replay(200, "{}")
+    assert (rows.added(IdempotencyRecord), rows.added(OutboxMessage)) == (1, 1)
+
+
+def test_a_rollback_goes_back_to_just_after_the_claim(
+    uow: UnitOfWork, session_factory: sessionmaker[Session], rows: NewRows
+) -> None:
+    with one_transaction(session_factory) as joint:
+        record = joint.hold(
+            lambda: idem.claim(joint.session, scope=SCOPE, key="k-1", request_hash=HASH_A)
+        )
+        with pytest.raises(InsufficientPoints), uow:
+            uow.emit(Event(Topic.ORDER_RECORDED, {"n": 1}))
+            raise InsufficientPoints(balance=0, requested=1)
+        joint.rollback()  # as the wrapper does for a domain error: twice is harmless
+        joint.ensure_held()
+        assert joint.held is record  # the claim (and its lock) outlived both rollbacks
+        idem.answer(joint.session, record, status_code=409, body='{"error": 1}')
+        joint.commit()
+
+    assert _lookup(uow, "k-1") == idem.Replay(409, '{"error": 1}')
+    assert (rows.added(IdempotencyRecord), rows.added(OutboxMessage)) == (1, 0)
+
+
+def test_hooks_run_after_the_joint_has_ended(
+    uow: UnitOfWork, session_factory: sessionmaker[Session], rows: NewRows
+) -> None:
+    """A hook that opens a unit of work gets a transaction of its own, not the ended joint."""
+
+    def hook() -> None:
+        with UnitOfWork(session_factory) as own:
+            own.emit(Event(Topic.ORDER_RECORDED, {"by": "hook"}))
+            own.commit()
+
+    with one_transaction(session_factory) as joint:
+        with uow:
+            uow.after_commit(hook)
+            uow.commit()
+        joint.commit()
+        assert rows.added(OutboxMessage) == 0  # not yet: the joint is still open
+
+    assert rows.added(OutboxMessage) == 1
+
+
 # an earlier protocol's claims (pending, with a lease) met after an upgrade
 
 
@@ -331,3 +400,48 @@ def test_concurrent_twins_have_one_effect_and_all_get_the_first_answer(
         assert len(replays) == threads
     else:
         assert len(replays) + len(mismatches) == threads and mismatches
+
+
+@pytest.mark.mariadb
+def test_a_twin_waits_through_the_firsts_rollback_and_replays_its_error_answer(
+    committing_factory: sessionmaker[Session], cleanup: Callable[[Any, Any], None]
+) -> None:
+    """The first request's domain error rolls back to just after its claim: the claim's lock
+    holds, so its twin neither runs nor answers anything but the first's error."""
+    scope = "mp:rollback-twin"
+    cleanup(IdempotencyRecord, IdempotencyRecord.scope == scope)
+    claimed, twin_ran = threading.Event(), []
+    body = '{"error": {"code": "insufficient_points"}}'
+
+    def first() -> None:
+        with one_transaction(committing_factory) as joint:
+            record = joint.hold(
+                lambda: idem.claim(joint.session, scope=scope, key="k", request_hash=HASH_A)
+            )
+            claimed.set()
+            threading.Event().wait(0.3)  # the twin is waiting on the claim by now
+            joint.rollback()  # the view's domain error
+            idem.answer(joint.session, record, status_code=409, body=body)
+            joint.commit()
+
+    def twin() -> Any:
+        claimed.wait(timeout=10)
+        uow = UnitOfWork(committing_factory)
+        assert idem.lookup(uow=uow, scope=scope, key="k", request_hash=HASH_A) is None
+        try:
+            with one_transaction(committing_factory) as joint:
+                joint.hold(
+                    lambda: idem.claim(joint.session, scope=scope, key="k", request_hash=HASH_A)
+                )
+                twin_ran.append(True)
+        except idem.KeyTaken:
+            return idem.lookup(uow=uow, scope=scope, key="k", request_hash=HASH_A)
+        return None
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = pool.submit(first)
+        replay = pool.submit(twin).result(timeout=30)
+        done.result(timeout=30)
+
+    assert twin_ran == []
+    assert replay == idem.Replay(409, body)

@@ -7,15 +7,18 @@ from datetime import UTC, datetime
 
 import pytest
 import time_machine
-from sqlalchemy import inspect, select
+from sqlalchemy import delete, inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 
 from app.caching import ConfigCache
+from app.orders.models import Order
 from app.outbox.models import OutboxMessage
 from app.settings.models import SettingsDocument
 from app.tiers.models import Tier
 from app.wiring import CONFIG_MODELS
 from app.writes import FLUSH_WATCHED, insert_now, insert_rows, update_each, update_now
+from tests.factories import MemberFactory
 
 T0 = datetime(2026, 5, 4, 2, 0, tzinfo=UTC)
 
@@ -115,3 +118,43 @@ def test_a_savepoint_rolled_back_takes_only_what_was_written_inside_it(session: 
     assert before in session and inside not in session
     assert row_of(session, before.id)[0] == "t.before"
     assert session.get(OutboxMessage, inside.id) is None
+
+
+def test_an_update_rolled_back_with_a_savepoint_is_expired_to_the_rows_value(
+    session: Session,
+) -> None:
+    written = insert_now(session, message())
+    savepoint = session.begin_nested()
+    update_now(session, written, attempts=9)
+    savepoint.rollback()
+
+    assert written.attempts == 0  # expired, read again: the row's value
+    assert row_of(session, written.id)[1] == 0
+
+
+def test_an_update_of_a_row_that_is_gone_is_stale(session: Session) -> None:
+    written = insert_now(session, message())
+    session.execute(delete(OutboxMessage).where(OutboxMessage.id == written.id))
+
+    with pytest.raises(StaleDataError):
+        update_now(session, written, attempts=1)
+
+
+def test_a_column_left_unset_is_sql_null_as_a_flush_leaves_it(session: Session) -> None:
+    member = MemberFactory()
+    session.flush()
+    order = insert_now(
+        session,
+        Order(
+            channel="pos",
+            external_id="e-1",
+            member_id=member.id,
+            paid_at=T0,
+            amount_cents=100,
+        ),
+    )
+    assert (order.tier_after, order.points_earned) == (None, 0)  # unset; default
+    stored = session.execute(
+        select(text("tier_after IS NULL")).select_from(Order).where(Order.id == order.id)
+    ).scalar_one()
+    assert stored  # not the JSON text 'null'
