@@ -9,7 +9,8 @@ through the session's connection, in its transaction, and hands back the object 
 had been flushed: persistent, its key set, its Python-side defaults filled in. Later
 changes to it are flushed as usual. ``insert_rows`` writes rows nobody reads back in one
 statement; ``update_now`` changes columns of a persistent object's row by its key, and the
-object with it, as if the change had been flushed.
+object with it, as if the change had been flushed; ``attach`` makes the object of a row a
+composed read returned.
 
 Neither runs the session's flush events, so neither is for rows something watches at
 flush (``app.caching.ConfigCache``'s settings and tier ladder): it refuses those.
@@ -121,6 +122,21 @@ def insert_now(session: Session, obj: M) -> M:
     make_transient_to_detached(obj)
     session.add(obj)
     _track(session, obj, inserted=True)
+    return obj
+
+
+def attach(session: Session, model: type[M], values: Mapping[str, Any]) -> M:
+    """The persistent object of a row read outside the ORM (``values`` names its key and
+    some columns; the others load on use): the session's own object when it holds one."""
+    _, _, key = _shape(model)
+    existing = session.identity_map.get(
+        model.__mapper__.identity_key_from_primary_key((values[key],))
+    )
+    if existing is not None:
+        return cast(M, existing)
+    obj = model(**values)
+    make_transient_to_detached(obj)
+    session.add(obj)
     return obj
 
 

@@ -29,8 +29,9 @@ from app.members.models import Member, ReferenceKind
 from app.orders import locks
 from app.points import operations as points
 from app.points.locks import Held, hold
-from app.points.models import PointsEntry
+from app.points.models import PointsEntry, PointsLot
 from app.tiers.models import MemberTier
+from app.writes import attach
 
 CREATABLE_REFERENCES = (ReferenceKind.PHONE, ReferenceKind.UNIONID, ReferenceKind.CHANNEL_MEMBER_ID)
 
@@ -70,7 +71,11 @@ def _held(session: Session, row: Any, metric_read: bool) -> Intake | None:
     member, account = row.Member, row.PointsAccount
     if member.merged_into_id is not None or account is None:
         return None
-    hold(session, Held(account, row.soonest_expiry))
+    soonest = None
+    if row.soonest_id is not None:
+        columns = {"remaining": row.soonest_remaining, "expires_at": row.soonest_expiry}
+        soonest = attach(session, PointsLot, {"id": row.soonest_id, **columns})
+    hold(session, Held(account, row.soonest_expiry, soonest))
     metric = int(row.metric or 0) if metric_read else None
     return Intake(member, row.MemberTier, metric, held=True)
 

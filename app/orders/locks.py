@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, func, outerjoin, select
-from sqlalchemy.orm import Session, load_only
+from sqlalchemy import ColumnElement, Row, outerjoin, select
+from sqlalchemy.orm import Session, aliased, load_only
 
 from app.members import operations as members
 from app.members.models import Member
@@ -44,10 +44,11 @@ def lock_intake(
     """The intake of an order or a till spend, in one statement: the member ``member`` (a
     ``members.operations.Reference``) names, their row and their points account locked
     together (members before points, as ``app.locks`` orders them), their tier row, the
-    soonest expiry of their open lots, and the use case's own reads (scalar subqueries by
-    name, from ``build_reads``: the tier metric, the record of the request's key), whose
-    bound values are in ``params``. None when no member matches. The row's fields:
-    ``Member``, ``PointsAccount``, ``MemberTier``, ``soonest_expiry`` and each read.
+    soonest of their open lots (locked too), and the use case's own reads (scalar
+    subqueries by name, from ``build_reads``: the tier metric, the record of the request's
+    key), whose bound values are in ``params``. None when no member matches. The row's
+    fields: ``Member``, ``PointsAccount``, ``MemberTier``, ``soonest_id``,
+    ``soonest_remaining``, ``soonest_expiry`` and each read.
 
     The statement is built once per (reference shape, ``reads``) and kept: building it is
     most of the cost of a small spend."""
@@ -73,20 +74,29 @@ def _intake_query(shape: str, reads: Hashable, build_reads: Callable[[], Mapping
 
 
 def _build_intake(member: ColumnElement[bool], reads: Mapping[str, Any]) -> Any:
-    soonest = (
-        select(func.min(PointsLot.expires_at))
+    # The member's soonest open lot, joined: a spend it covers reads no other lot.
+    soonest_id = (
+        select(PointsLot.id)
         .where(PointsLot.member_id == Member.id, PointsLot.remaining > 0)
+        .order_by(PointsLot.expires_at, PointsLot.id)
+        .limit(1)
+        .correlate(Member)
         .scalar_subquery()
     )
-    joined = outerjoin(Member, PointsAccount, PointsAccount.member_id == Member.id).outerjoin(
-        MemberTier, MemberTier.member_id == Member.id
+    lot = aliased(PointsLot, name="soonest_lot")
+    joined = (
+        outerjoin(Member, PointsAccount, PointsAccount.member_id == Member.id)
+        .outerjoin(MemberTier, MemberTier.member_id == Member.id)
+        .outerjoin(lot, (lot.member_id == Member.id) & (lot.id == soonest_id))
     )
     return (
         select(
             Member,
             PointsAccount,
             MemberTier,
-            soonest.label("soonest_expiry"),
+            lot.id.label("soonest_id"),
+            lot.remaining.label("soonest_remaining"),
+            lot.expires_at.label("soonest_expiry"),
             *(read.label(name) for name, read in reads.items()),
         )
         .select_from(joined)

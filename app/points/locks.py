@@ -16,7 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.members.models import Member
-from app.points.models import PointsAccount
+from app.points.models import PointsAccount, PointsLot
 from app.retry import RaceLost
 
 
@@ -28,14 +28,16 @@ class MergedMeanwhile(RaceLost):
         self.survivor_id = survivor_id
 
 
-@dataclass(frozen=True)
+@dataclass
 class Held:
     """An account locked by a composed read (the order or till intake, app.orders.locks)
     with its member's row, so the merge check is already done, and the soonest expiry of
-    its open lots as read under that lock (None: no open lot)."""
+    its open lots as read under that lock (None: no open lot). ``soonest_lot`` is that lot
+    while it is known to be the soonest: a lot earned since may expire sooner."""
 
     account: PointsAccount
     soonest_expiry: datetime | None
+    soonest_lot: PointsLot | None = None
 
 
 def _held(session: Session) -> dict[int, Held]:

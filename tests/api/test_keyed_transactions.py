@@ -1,7 +1,7 @@
 """A request with an Idempotency-Key is one transaction (docs/ARCHITECTURE.md, Idempotency
 and replays): the key looked up and claimed, the effect, the answer kept, one COMMIT; a
 replay is one read. Counted on the test's connection, where each session's transaction
-is a SAVEPOINT. On MariaDB: BEGIN (implicit), 8 statements and a SAVEPOINT, COMMIT."""
+is a SAVEPOINT. On MariaDB: BEGIN (implicit), 7 statements and a SAVEPOINT, COMMIT."""
 
 # ruff: noqa: PLR0917 - pytest passes fixtures by name; a test asks for what it needs
 
@@ -83,9 +83,9 @@ def test_a_new_key_is_one_transaction_with_its_effect(
     assert sent.statements[0].startswith("SAVEPOINT")
     assert sent.statements[2].startswith("INSERT INTO idempotency_records")
     assert sent.statements[3].startswith("SAVEPOINT")
-    # the key looked up and claimed; the spend's five (intake, lots, lot, account, entry);
-    # the answer written on the claim
-    assert len(sent.work) == 8, "\n".join(s[:90] for s in sent.work)
+    # the key looked up and claimed; the spend's four (the intake with the soonest lot, the
+    # lot, the account, the entry); the answer written on the claim
+    assert len(sent.work) == 7, "\n".join(s[:90] for s in sent.work)
     assert sent.work[0].startswith("SELECT") and "idempotency_records" in sent.work[0]
     assert sent.work[1].startswith("INSERT INTO idempotency_records")
     assert sent.work[-1].startswith("UPDATE idempotency_records")

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from app import clock
 from app.errors import ValidationFailed
 from app.points import rules
-from app.points.locks import lock_account
+from app.points.locks import held_account, lock_account
 from app.points.models import PointsEntry, PointsLot
 from app.points.operations.ledger import (
     entry_by_key,
@@ -72,6 +72,9 @@ def earn(
             expires_at=expires_at,
         ),
     )
+    held = held_account(session, member_id)
+    if held is not None:
+        held.soonest_lot = None  # the new lot may expire sooner
     entries = [entry]
     settled = min(account.debt, points)
     if settled:

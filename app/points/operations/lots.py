@@ -105,8 +105,13 @@ def lots_covering(
 ) -> list[PointsLot]:
     """The (locked) account's open lots, soonest expiry first, that a spend of ``points``
     takes from, and no more: what it reads does not grow with the member's open lots.
-    The soonest FIRST_LOTS are looked at first, all of them only if those fall short.
+    When the intake's soonest lot covers the spend it is the answer, without a read; else
+    the soonest FIRST_LOTS are looked at first, all of them only if those fall short.
     Lots past their expiry must have been written off first (expire_overdue)."""
+    held = held_account(session, account.member_id)
+    soonest = held.soonest_lot if held is not None else None
+    if soonest is not None and soonest.expires_at > now and soonest.remaining >= points:
+        return [soonest]  # the intake's soonest lot covers it: nothing to read
     parameters = {"member_id": account.member_id, "now": now, "points": points}
     lots = list(session.scalars(_covering_query(True), parameters))
     if sum(lot.remaining for lot in lots) < points:
