@@ -85,17 +85,13 @@ def claim(
     scope: str,
     key: str,
     request_hash: str,
-    answered: tuple[int, str] | None = None,
 ) -> IdempotencyRecord:
     """Insert the key's record in the request's transaction, before its effect: a twin's
-    INSERT waits on it until this transaction ends. ``answered`` (status, body) keeps an
-    answer at once; otherwise ``answer`` does before the COMMIT. Raises KeyTaken when a
-    twin committed the key first. A lapsed claim of the earlier protocol is taken over."""
+    INSERT waits on it until this transaction ends; ``answer`` keeps the answer on it
+    before the COMMIT. Raises KeyTaken when a twin committed the key first. A lapsed claim
+    of the earlier protocol is taken over."""
     now = clock.now()
     values: dict[str, Any] = {"state": RecordState.PENDING, "expires_at": now + RETENTION}
-    if answered is not None:
-        values |= {"state": RecordState.DONE, "status_code": answered[0]}
-        values["response_body"] = answered[1]
     try:
         return insert_now(
             session, IdempotencyRecord(scope=scope, key=key, request_hash=request_hash, **values)

@@ -153,13 +153,8 @@ def test_idempotency_purge_deletes_expired_records(deps: Container, session: Ses
     with time_machine.travel(T0, tick=False) as traveller:
         for key in ("old", "recent"):  # answered keys are kept for the retention
             with deps.uow() as uow:
-                idem.claim(
-                    uow.session,
-                    scope="jobs-test:1",
-                    key=key,
-                    request_hash="h",
-                    answered=(200, "{}"),
-                )
+                record = idem.claim(uow.session, scope="jobs-test:1", key=key, request_hash="h")
+                idem.answer(uow.session, record, status_code=200, body="{}")
                 uow.commit()
             traveller.shift(timedelta(hours=12))
         traveller.shift(idem.RETENTION - timedelta(hours=24) + timedelta(seconds=1))

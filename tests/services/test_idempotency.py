@@ -20,7 +20,7 @@ from app.idempotency.models import IdempotencyRecord, RecordState
 from app.outbox.events import Event, Topic
 from app.outbox.models import OutboxMessage
 from app.retry import RaceLost
-from app.uow import UnitOfWork, one_transaction
+from app.uow import Joint, UnitOfWork, one_transaction
 from tests.support.rows import NewRows
 
 SCOPE = "mp:42"
@@ -43,10 +43,14 @@ def _keep(
     scope: str = SCOPE,
 ) -> None:
     with uow:
-        idem.claim(
-            uow.session, scope=scope, key=key, request_hash=request_hash, answered=(status, body)
-        )
+        record = idem.claim(uow.session, scope=scope, key=key, request_hash=request_hash)
+        idem.answer(uow.session, record, status_code=status, body=body)
         uow.commit()
+
+
+def _hold_claim(joint: Joint, key: str, scope: str = SCOPE) -> IdempotencyRecord:
+    """As the Idempotency-Key wrapper claims a key: held through the blocks' rollbacks."""
+    return joint.hold(lambda: idem.claim(joint.session, scope=scope, key=key, request_hash=HASH_A))
 
 
 def _record(session: Session, key: str, scope: str = SCOPE) -> IdempotencyRecord | None:
@@ -197,9 +201,7 @@ def test_a_lost_race_reruns_the_block_in_place_and_keeps_the_claim(
         return "done"
 
     with one_transaction(session_factory) as joint:
-        record = joint.hold(
-            lambda: idem.claim(joint.session, scope=SCOPE, key="k-1", request_hash=HASH_A)
-        )
+        record = _hold_claim(joint, "k-1")
         outside.append("called WeChat")
         assert uow.run(work) == "done"
         assert joint.held is record
@@ -215,9 +217,7 @@ def test_a_rollback_goes_back_to_just_after_the_claim(
     uow: UnitOfWork, session_factory: sessionmaker[Session], rows: NewRows
 ) -> None:
     with one_transaction(session_factory) as joint:
-        record = joint.hold(
-            lambda: idem.claim(joint.session, scope=SCOPE, key="k-1", request_hash=HASH_A)
-        )
+        record = _hold_claim(joint, "k-1")
         with pytest.raises(InsufficientPoints), uow:
             uow.emit(Event(Topic.ORDER_RECORDED, {"n": 1}))
             raise InsufficientPoints(balance=0, requested=1)
@@ -415,9 +415,7 @@ def test_a_twin_waits_through_the_firsts_rollback_and_replays_its_error_answer(
 
     def first() -> None:
         with one_transaction(committing_factory) as joint:
-            record = joint.hold(
-                lambda: idem.claim(joint.session, scope=scope, key="k", request_hash=HASH_A)
-            )
+            record = _hold_claim(joint, "k", scope)
             claimed.set()
             threading.Event().wait(0.3)  # the twin is waiting on the claim by now
             joint.rollback()  # the view's domain error
@@ -430,9 +428,7 @@ def test_a_twin_waits_through_the_firsts_rollback_and_replays_its_error_answer(
         assert idem.lookup(uow=uow, scope=scope, key="k", request_hash=HASH_A) is None
         try:
             with one_transaction(committing_factory) as joint:
-                joint.hold(
-                    lambda: idem.claim(joint.session, scope=scope, key="k", request_hash=HASH_A)
-                )
+                _hold_claim(joint, "k", scope)
                 twin_ran.append(True)
         except idem.KeyTaken:
             return idem.lookup(uow=uow, scope=scope, key="k", request_hash=HASH_A)
